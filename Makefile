@@ -1,0 +1,37 @@
+# Every target works as the first command on a fresh machine (Python 3.11, pip, make, git).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo sandbox lint check bench clean
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt common/pyproject.toml replicator/pyproject.toml service-router/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e ./common -e ./replicator -e ./service-router -r requirements-dev.txt
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest
+
+demo: install
+	PYTHONPATH=tests $(PY) -m demo $(DEMO_ARGS)
+
+sandbox: install
+	PYTHONPATH=tests $(PY) -m sandbox
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+
+check: lint test
+
+bench: install
+	PYTHONPATH=tests $(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache

@@ -1,0 +1,79 @@
+"""The contract between users, the replicator and the service-router, in one place.
+
+Every annotation, label, header and name format that crosses a process boundary is defined
+here and only here, so the README table, the two controllers and the tests cannot drift apart.
+Changing a value is a breaking change for running clusters: add, never rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+CONTRACT_VERSION = "v1"
+
+# --- what a user writes on an origin Deployment --------------------------------------------
+REPLICATION_PREFIX = "mercari.com/pull-request-replication-"
+REPOSITORY_ANNOTATION = REPLICATION_PREFIX + "repository"
+IMAGE_TEMPLATE_ANNOTATION = REPLICATION_PREFIX + "image-template"
+
+# --- what the replicator writes on clones ---------------------------------------------------
+ORIGIN_SERVICE_ANNOTATION = "mercari.com/service-router-origin-service"
+"""On a clone Service: the name of the origin Service it stands in for. The router's only input."""
+
+CLONE_REPOSITORY_ANNOTATION = REPLICATION_PREFIX + "source-repository"
+CLONE_HEAD_SHA_ANNOTATION = REPLICATION_PREFIX + "head-sha"
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+REPLICATOR_MANAGER = "replicator"
+SERVICE_ROUTER_MANAGER = "service-router"
+ORIGIN_LABEL = "pull-request-replication.mercari.com/origin"
+PULL_REQUEST_LABEL = "pull-request-replication.mercari.com/pull-request"
+CLONE_LABEL = "pull-request-replication.mercari.com/clone"
+"""Pod-template label carrying the clone's name: clone Services select on it, origins never do."""
+
+DEFAULT_IMAGE_TEMPLATE = "{image}:pr-{pr}"
+
+# --- what the service-router writes ---------------------------------------------------------
+MANAGED_ROUTE_PREFIX = "service-router--"
+"""Name prefix of every http route the router owns inside a VirtualService."""
+
+ROUTER_FINALIZER = "service-router.mercari.com/route"
+HEADER_PREFIX = "service-router-"
+
+DNS1123_LABEL_MAX = 63
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def routing_header(origin_service: str, namespace: str) -> str:
+    """Header name that selects a clone of ``origin_service`` in ``namespace`` (lower case)."""
+    return f"{HEADER_PREFIX}{origin_service}-{namespace}".lower()
+
+
+def routing_value(clone_service: str, namespace: str) -> str:
+    """Header value that names one clone: ``<clone>.<namespace>``."""
+    return f"{clone_service}.{namespace}".lower()
+
+
+def service_host(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
+def managed_route_name(clone_service: str) -> str:
+    return f"{MANAGED_ROUTE_PREFIX}{clone_service}"
+
+
+def clone_name(origin_name: str, pr_number: int, *, max_length: int = DNS1123_LABEL_MAX) -> str:
+    """``<origin>-pr<N>``, shortened with a stable hash when it would exceed ``max_length``.
+
+    The hash is taken over the full untruncated name, so two long origins that share a prefix
+    still get different clone names, and the same input always yields the same name.
+    """
+    suffix = f"-pr{pr_number}"
+    full = f"{origin_name}{suffix}"
+    if len(full) <= max_length:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    keep = max_length - len(suffix) - len(digest) - 1
+    stem = origin_name[:keep].rstrip("-")
+    return f"{stem}-{digest}{suffix}"
