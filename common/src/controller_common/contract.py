@@ -15,7 +15,20 @@ CONTRACT_VERSION = "v1"
 # --- what a user writes on an origin Deployment --------------------------------------------
 REPLICATION_PREFIX = "mercari.com/pull-request-replication-"
 REPOSITORY_ANNOTATION = REPLICATION_PREFIX + "repository"
+"""Opt-in: the GitHub repository whose pull requests get environments (URL, ``git@`` or ``owner/repo``)."""
 IMAGE_TEMPLATE_ANNOTATION = REPLICATION_PREFIX + "image-template"
+CONTAINERS_ANNOTATION = REPLICATION_PREFIX + "containers"
+REQUIRED_LABELS_ANNOTATION = REPLICATION_PREFIX + "required-labels"
+EXCLUDED_LABELS_ANNOTATION = REPLICATION_PREFIX + "excluded-labels"
+INCLUDE_DRAFTS_ANNOTATION = REPLICATION_PREFIX + "include-drafts"
+INCLUDE_FORKS_ANNOTATION = REPLICATION_PREFIX + "include-forks"
+BASE_BRANCHES_ANNOTATION = REPLICATION_PREFIX + "base-branches"
+MAX_ENVIRONMENTS_ANNOTATION = REPLICATION_PREFIX + "max-environments"
+IDLE_EXPIRY_ANNOTATION = REPLICATION_PREFIX + "idle-expiry"
+KEEP_LABEL_ANNOTATION = REPLICATION_PREFIX + "keep-label"
+REPLICAS_ANNOTATION = REPLICATION_PREFIX + "replicas"
+ENV_ANNOTATION = REPLICATION_PREFIX + "env"
+IMAGE_GATE_ANNOTATION = REPLICATION_PREFIX + "image-gate"
 
 # --- what the replicator writes on clones ---------------------------------------------------
 ORIGIN_SERVICE_ANNOTATION = "mercari.com/service-router-origin-service"
@@ -39,6 +52,12 @@ MANAGED_ROUTE_PREFIX = "service-router--"
 """Name prefix of every http route the router owns inside a VirtualService."""
 
 ROUTER_FINALIZER = "service-router.mercari.com/route"
+VIRTUAL_SERVICE_OPT_OUT_ANNOTATION = "mercari.com/service-router-ignore"
+"""On a VirtualService: ``"true"`` keeps the router away from it entirely."""
+GATEWAY_OPT_IN_ANNOTATION = "mercari.com/service-router-gateway-routes"
+"""On a VirtualService bound to gateways: ``"true"`` lets the router add PR routes to it too."""
+JWT_CLAIM = "service_routers"
+BAGGAGE_KEY_PREFIX = HEADER_PREFIX
 HEADER_PREFIX = "service-router-"
 
 DNS1123_LABEL_MAX = 63
