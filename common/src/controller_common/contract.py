@@ -56,9 +56,11 @@ VIRTUAL_SERVICE_OPT_OUT_ANNOTATION = "mercari.com/service-router-ignore"
 """On a VirtualService: ``"true"`` keeps the router away from it entirely."""
 GATEWAY_OPT_IN_ANNOTATION = "mercari.com/service-router-gateway-routes"
 """On a VirtualService bound to gateways: ``"true"`` lets the router add PR routes to it too."""
-JWT_CLAIM = "service_routers"
-BAGGAGE_KEY_PREFIX = HEADER_PREFIX
+
 HEADER_PREFIX = "service-router-"
+JWT_CLAIM = "service_routers"
+"""JWT claim: an object of routing header name to value, read by the EnvoyFilter."""
+BAGGAGE_KEY_PREFIX = HEADER_PREFIX
 
 DNS1123_LABEL_MAX = 63
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
