@@ -1,0 +1,84 @@
+"""The replicator's configuration: flags override environment, validated once in ``main()``.
+
+Everything downstream receives a frozen :class:`Settings`; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller_common.flags import ProcessSettings, add_process_flags, process_settings
+from replicator import __version__
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class Settings:
+    process: ProcessSettings
+    github_api_url: str
+    github_token: str | None = field(repr=False)
+    poll_interval_seconds: float
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as logged at start: secrets replaced by whether they are set."""
+        values = asdict(self)
+        values["github_token"] = "<set>" if self.github_token else "<unset>"
+        return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replicator",
+        description="Clone annotated Deployments and their Services for every open GitHub pull request.",
+    )
+    parser.add_argument("--version", action="version", version=f"replicator {__version__}")
+    add_process_flags(parser)
+    parser.add_argument(
+        "--github-api-url",
+        help=f"GitHub REST base URL (default: $GITHUB_API_URL, else {DEFAULT_GITHUB_API_URL})",
+    )
+    parser.add_argument("--github-token-file", help="file holding the GitHub token (default: $GITHUB_TOKEN)")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        help="seconds between pull-request polls per repository (default: $POLL_INTERVAL_SECONDS, else 60)",
+    )
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate the settings; exits with a usage error (status 2) on bad input."""
+    env = os.environ if environ is None else environ
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    token = env.get("GITHUB_TOKEN") or None
+    if args.github_token_file:
+        try:
+            token = Path(args.github_token_file).read_text().strip() or None
+        except OSError as exc:
+            parser.error(f"--github-token-file: {exc}")
+    try:
+        poll = (
+            args.poll_interval
+            if args.poll_interval is not None
+            else float(env.get("POLL_INTERVAL_SECONDS", 60))
+        )
+    except ValueError:
+        parser.error("POLL_INTERVAL_SECONDS must be a number")
+    if poll <= 0:
+        parser.error("--poll-interval must be positive")
+    return Settings(
+        process=process_settings(parser, args, env),
+        github_api_url=(args.github_api_url or env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip(
+            "/"
+        ),
+        github_token=token,
+        poll_interval_seconds=poll,
+    )

@@ -1,0 +1,35 @@
+"""The service-router's configuration: flags override environment, validated once in ``main()``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from controller_common.flags import ProcessSettings, add_process_flags, process_settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    process: ProcessSettings
+
+    def redacted(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    add_process_flags(parser)
+
+
+def settings_from_args(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> Settings:
+    return Settings(process=process_settings(parser, args, os.environ if environ is None else environ))
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    parser = argparse.ArgumentParser(prog="service-router")
+    add_run_flags(parser)
+    return settings_from_args(parser, parser.parse_args(argv), environ)
