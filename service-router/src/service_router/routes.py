@@ -1,25 +1,17 @@
-"""The desired routes of an origin's VirtualService, given its clones: pure planning.
+"""Which VirtualService the router writes for an origin, and what it writes: pure planning.
 
 The router edits the one VirtualService that already serves the origin host for in-mesh
 traffic (Istio does not merge two VirtualServices for one host, IST0109), and creates one only
-when none exists. Instead of a bare header route it *clones* every foreign http route that
-sends traffic to the origin: the copy sits right before the original, adds the routing header
-to each match block, and sends to the clone instead of the origin, so the original's rewrites,
-timeouts, retries, fault injection, header manipulation and path/method matches apply to PR
-traffic too.
+when none exists; the route list it writes comes from ``cloning.desired_http_routes``.
+VirtualServices bound only to gateways are edited only when they opt in, and get plans of
+their own (``plan_gateway_virtual_services``).
 
 Guarantees:
-- a route whose name does not start with ``MANAGED_ROUTE_PREFIX`` is never changed, reordered
-  or removed; managed routes are recomputed from scratch on every plan;
-- the plan is a function of its inputs only (clones are sorted), and planning again on the
-  planned result yields ``"none"``: no write in a steady state;
-- a VirtualService is deleted only if it carries our managed-by label, never otherwise;
+- the plan is a function of its inputs only, and planning again on the planned result yields
+  ``"none"``: no write in a steady state;
+- a VirtualService is deleted only if it carries our managed-by label, never otherwise, and
+  one is never created next to an opted-out VirtualService for the same host;
 - inputs are never mutated: outputs are deep copies.
-
-Weights: in a cloned route every destination naming the origin (any subset, same port) is
-replaced by one destination to the clone carrying their summed weight; destinations to other
-hosts keep their host and weight. So a 90/10 split between the origin and another service
-becomes 90/10 between the clone and that service: the header replaces the origin, nothing else.
 """
 
 from __future__ import annotations
@@ -31,33 +23,41 @@ from typing import Any, Literal
 
 from controller_common.contract import (
     GATEWAY_OPT_IN_ANNOTATION,
-    HEADER_PREFIX,
     MANAGED_BY_LABEL,
-    MANAGED_ROUTE_PREFIX,
     SERVICE_ROUTER_MANAGER,
     VIRTUAL_SERVICE_OPT_OUT_ANNOTATION,
-    managed_route_name,
     routing_header,
-    routing_value,
     service_host,
 )
+from service_router.cloning import (
+    Clone,
+    belongs_to,
+    desired_http_routes,
+    is_managed_route,
+    managed_names,
+    relevant_clones,
+    routed_clones,
+    targets_origin,
+)
 from service_router.hosts import refers_to
+
+__all__ = [
+    "Clone",
+    "VirtualServicePlan",
+    "belongs_to",
+    "desired_http_routes",
+    "is_managed_route",
+    "plan_gateway_virtual_services",
+    "plan_virtual_service",
+    "plan_virtual_services",
+    "select_virtual_service",
+]
 
 DEFAULT_API_VERSION = "networking.istio.io/v1"
 DEFAULT_ROUTE_NAME = "default"
 """Name of the route to the origin in a VirtualService the router creates (not managed: it is
 the route the clone routes are copied from)."""
 MESH_GATEWAY = "mesh"
-
-
-@dataclass(frozen=True)
-class Clone:
-    """A clone Service standing in for ``origin_service``; ``ports`` are its Service port numbers."""
-
-    service: str
-    namespace: str
-    origin_service: str
-    ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,35 +96,6 @@ def _annotation(obj: dict[str, Any], key: str) -> str:
     return str((_meta(obj).get("annotations") or {}).get(key, ""))
 
 
-def is_managed_route(route: dict[str, Any]) -> bool:
-    """Whether the router wrote this http route (its name carries the managed prefix)."""
-    return str(route.get("name", "")).startswith(MANAGED_ROUTE_PREFIX)
-
-
-def _routing_headers(route: dict[str, Any]) -> set[str]:
-    return {
-        str(name).lower()
-        for block in route.get("match") or []
-        for name in (block.get("headers") or {})
-        if str(name).lower().startswith(HEADER_PREFIX)
-    }
-
-
-def belongs_to(route: dict[str, Any], *, header: str) -> bool:
-    """Whether a managed route is this origin's to rewrite.
-
-    One VirtualService may serve several origins (several hosts, or a gateway in front of
-    several Services), so the router owns only the managed routes that match on *its* routing
-    header, and leaves the other origins' managed routes where they are. A managed route that
-    matches on no routing header at all is debris (a hand edit) that would catch every request:
-    it is removed too.
-    """
-    if not is_managed_route(route):
-        return False
-    headers = _routing_headers(route)
-    return not headers or header in headers
-
-
 def is_opted_out(virtual_service: dict[str, Any]) -> bool:
     return _annotation(virtual_service, VIRTUAL_SERVICE_OPT_OUT_ANNOTATION).lower() == "true"
 
@@ -141,7 +112,8 @@ def serves_mesh(virtual_service: dict[str, Any]) -> bool:
 
 def is_owned(virtual_service: dict[str, Any]) -> bool:
     """Whether the router created this VirtualService (and may therefore delete it)."""
-    return (_meta(virtual_service).get("labels") or {}).get(MANAGED_BY_LABEL) == SERVICE_ROUTER_MANAGER
+    labels = _meta(virtual_service).get("labels") or {}
+    return bool(labels.get(MANAGED_BY_LABEL) == SERVICE_ROUTER_MANAGER)
 
 
 def serves_host(virtual_service: dict[str, Any], *, service: str, namespace: str) -> bool:
@@ -149,24 +121,6 @@ def serves_host(virtual_service: dict[str, Any], *, service: str, namespace: str
     vs_namespace = _namespace(virtual_service, namespace)
     hosts = (virtual_service.get("spec") or {}).get("hosts") or []
     return any(refers_to(str(h), service=service, namespace=namespace, context_namespace=vs_namespace) for h in hosts)
-
-
-def _targets_origin(route: dict[str, Any], *, origin_service: str, namespace: str, vs_namespace: str) -> bool:
-    """Whether an http route forwards (some of) its traffic to the origin host.
-
-    Delegating, redirecting and direct-response routes do not forward, so they are not cloned.
-    """
-    if "delegate" in route:
-        return False
-    return any(
-        refers_to(
-            str((d.get("destination") or {}).get("host", "")),
-            service=origin_service,
-            namespace=namespace,
-            context_namespace=vs_namespace,
-        )
-        for d in route.get("route") or []
-    )
 
 
 # --- selection ------------------------------------------------------------------------------
@@ -234,139 +188,6 @@ def _blocking_opt_out(
     return None
 
 
-# --- route cloning --------------------------------------------------------------------------
-
-
-def _route_name(clone: Clone, index: int) -> str:
-    base = managed_route_name(clone.service)
-    return base if index == 0 else f"{base}--{index}"
-
-
-def _with_header(matches: list[dict[str, Any]] | None, header: str, value: str) -> list[dict[str, Any]]:
-    condition = {"exact": value}
-    if not matches:
-        return [{"headers": {header: condition}}]
-    out = []
-    for block in matches:
-        block = copy.deepcopy(block)
-        block["headers"] = {**(block.get("headers") or {}), header: condition}
-        out.append(block)
-    return out
-
-
-def _port_number(destination: dict[str, Any]) -> int | None:
-    number = (destination.get("port") or {}).get("number")
-    return int(number) if number is not None else None
-
-
-def _swap_destinations(
-    weighted: list[dict[str, Any]], *, clone: Clone, origin_service: str, namespace: str, vs_namespace: str
-) -> list[dict[str, Any]] | None:
-    """The route's destinations with the origin replaced by the clone; None if the clone lacks a port."""
-    clone_host = service_host(clone.service, clone.namespace)
-    out: list[dict[str, Any]] = []
-    merged: dict[int | None, dict[str, Any]] = {}
-    for item in weighted:
-        destination = item.get("destination") or {}
-        if not refers_to(
-            str(destination.get("host", "")),
-            service=origin_service,
-            namespace=namespace,
-            context_namespace=vs_namespace,
-        ):
-            out.append(copy.deepcopy(item))
-            continue
-        port = _port_number(destination)
-        if port is not None and clone.ports and port not in clone.ports:
-            return None
-        if port in merged:
-            # Several subsets of the origin on one port: one clone destination with their total weight.
-            if "weight" in item:
-                merged[port]["weight"] = merged[port].get("weight", 0) + item["weight"]
-            continue
-        swapped = copy.deepcopy(item)
-        swapped_destination = {"host": clone_host}
-        if "port" in destination:
-            swapped_destination["port"] = copy.deepcopy(destination["port"])
-        swapped["destination"] = swapped_destination
-        merged[port] = swapped
-        out.append(swapped)
-    return out
-
-
-def _clone_route(
-    route: dict[str, Any],
-    *,
-    clone: Clone,
-    index: int,
-    header: str,
-    origin_service: str,
-    namespace: str,
-    vs_namespace: str,
-) -> dict[str, Any] | None:
-    destinations = _swap_destinations(
-        route.get("route") or [],
-        clone=clone,
-        origin_service=origin_service,
-        namespace=namespace,
-        vs_namespace=vs_namespace,
-    )
-    if destinations is None:
-        return None
-    copied = copy.deepcopy(route)
-    copied["name"] = _route_name(clone, index)
-    copied["match"] = _with_header(route.get("match"), header, routing_value(clone.service, clone.namespace))
-    copied["route"] = destinations
-    return copied
-
-
-def _relevant_clones(clones: Sequence[Clone], *, origin_service: str, namespace: str) -> list[Clone]:
-    unique = {c.service: c for c in clones if c.origin_service == origin_service and c.namespace == namespace}
-    return [unique[name] for name in sorted(unique)]
-
-
-def desired_http_routes(
-    http: Sequence[dict[str, Any]],
-    *,
-    origin_service: str,
-    namespace: str,
-    vs_namespace: str,
-    clones: Sequence[Clone],
-) -> list[dict[str, Any]]:
-    """The http route list with managed routes recomputed for ``clones``.
-
-    Every managed route is dropped; foreign routes keep their order and content; before each
-    foreign route that forwards to the origin, one copy per clone (sorted by name) is inserted.
-    The first cloned route of a clone is named ``service-router--<clone>``, the i-th after it
-    ``service-router--<clone>--<i>``. Clones of another origin or namespace are ignored.
-    """
-    header = routing_header(origin_service, namespace)
-    relevant = _relevant_clones(clones, origin_service=origin_service, namespace=namespace)
-    result: list[dict[str, Any]] = []
-    index = 0
-    for route in http:
-        if belongs_to(route, header=header):
-            continue
-        if relevant and _targets_origin(
-            route, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace
-        ):
-            for clone in relevant:
-                copied = _clone_route(
-                    route,
-                    clone=clone,
-                    index=index,
-                    header=header,
-                    origin_service=origin_service,
-                    namespace=namespace,
-                    vs_namespace=vs_namespace,
-                )
-                if copied is not None:
-                    result.append(copied)
-            index += 1
-        result.append(copy.deepcopy(route))
-    return result
-
-
 # --- the plan -------------------------------------------------------------------------------
 
 
@@ -377,22 +198,6 @@ def default_route(*, origin_service: str, namespace: str, origin_ports: Sequence
     if len(ports) == 1:
         destination["port"] = {"number": ports[0]}
     return {"name": DEFAULT_ROUTE_NAME, "route": [{"destination": destination}]}
-
-
-def _managed_names(http: Sequence[dict[str, Any]], *, header: str) -> tuple[str, ...]:
-    return tuple(str(r["name"]) for r in http if belongs_to(r, header=header))
-
-
-def _routed_clones(http: Sequence[dict[str, Any]], *, header: str) -> tuple[str, ...]:
-    """Clone Services named by the routing header of this origin's managed routes, sorted."""
-    values = {
-        str((block.get("headers") or {}).get(header, {}).get("exact", ""))
-        for route in http
-        if belongs_to(route, header=header)
-        for block in route.get("match") or []
-    }
-    # The value is "<clone>.<namespace>"; clone names have no dots (DNS-1035 labels).
-    return tuple(sorted({v.split(".", 1)[0] for v in values if v}))
 
 
 def _new_name(virtual_services: Sequence[dict[str, Any]], *, origin_service: str, namespace: str) -> str:
@@ -417,7 +222,7 @@ def plan_virtual_service(
     mutated. See the module docstring for the guarantees.
     """
     header = routing_header(origin_service, namespace)
-    relevant = _relevant_clones(clones, origin_service=origin_service, namespace=namespace)
+    relevant = relevant_clones(clones, origin_service=origin_service, namespace=namespace)
     observed, warnings = select_virtual_service(virtual_services, origin_service=origin_service, namespace=namespace)
 
     if observed is None:
@@ -440,7 +245,7 @@ def plan_virtual_service(
             vs_namespace=namespace,
             clones=relevant,
         )
-        if not _managed_names(http, header=header):
+        if not managed_names(http, header=header):
             return VirtualServicePlan(
                 "none", None, (), (*warnings, f"no clone of {origin_service}.{namespace} serves its port")
             )
@@ -457,9 +262,9 @@ def plan_virtual_service(
         return VirtualServicePlan(
             "create",
             created,
-            _managed_names(http, header=header),
+            managed_names(http, header=header),
             warnings,
-            _routed_clones(http, header=header),
+            routed_clones(http, header=header),
         )
 
     vs_namespace = _namespace(observed, namespace)
@@ -471,7 +276,7 @@ def plan_virtual_service(
         vs_namespace=vs_namespace,
         clones=relevant,
     )
-    managed = _managed_names(http, header=header)
+    managed = managed_names(http, header=header)
     if relevant and not managed:
         warnings = (
             *warnings,
@@ -490,16 +295,16 @@ def _update_or_none(
     header: str,
     warnings: tuple[str, ...],
 ) -> VirtualServicePlan:
-    managed = _managed_names(http, header=header)
+    managed = managed_names(http, header=header)
     if http == current:
-        return VirtualServicePlan("none", observed, managed, warnings, _routed_clones(http, header=header))
+        return VirtualServicePlan("none", observed, managed, warnings, routed_clones(http, header=header))
     updated = copy.deepcopy(observed)
     spec = updated.setdefault("spec", {})
     if http:
         spec["http"] = http
     else:
         spec.pop("http", None)
-    return VirtualServicePlan("update", updated, managed, warnings, _routed_clones(http, header=header))
+    return VirtualServicePlan("update", updated, managed, warnings, routed_clones(http, header=header))
 
 
 def plan_gateway_virtual_services(
@@ -518,7 +323,7 @@ def plan_gateway_virtual_services(
     is routed at the first hop. The router never creates or deletes gateway VirtualServices.
     """
     header = routing_header(origin_service, namespace)
-    relevant = _relevant_clones(clones, origin_service=origin_service, namespace=namespace)
+    relevant = relevant_clones(clones, origin_service=origin_service, namespace=namespace)
     plans: list[VirtualServicePlan] = []
     for observed in sorted(virtual_services, key=_age_key):
         if serves_mesh(observed) or not is_gateway_opted_in(observed) or is_opted_out(observed):
@@ -527,7 +332,7 @@ def plan_gateway_virtual_services(
         current = list((observed.get("spec") or {}).get("http") or [])
         if not any(
             belongs_to(r, header=header)
-            or _targets_origin(r, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace)
+            or targets_origin(r, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace)
             for r in current
         ):
             continue
