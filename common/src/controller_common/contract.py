@@ -98,3 +98,21 @@ def clone_name(origin_name: str, pr_number: int, *, max_length: int = DNS1123_LA
     keep = max_length - len(suffix) - len(digest) - 1
     stem = origin_name[:keep].rstrip("-")
     return f"{stem}-{digest}{suffix}"
+
+
+# --- appended by the replicator's pure core -------------------------------------------------
+CLONE_SPEC_HASH_ANNOTATION = REPLICATION_PREFIX + "spec-hash"
+"""On a clone: hash of the object the replicator last wrote, so a change of intent is an update
+while server defaulting never is."""
+
+
+def label_value(text: str) -> str:
+    """``text`` as a label value (≤ 63 characters), shortened with a stable hash when longer.
+
+    Used for the origin label: Deployment names may be 253 characters, label values may not.
+    """
+    if len(text) <= DNS1123_LABEL_MAX:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    stem = text[: DNS1123_LABEL_MAX - len(digest) - 1].rstrip("-_.")
+    return f"{stem}-{digest}"

@@ -1,0 +1,258 @@
+"""Clone objects: valid, stripped of what the server owns, and isolated from every origin Service."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from controller_common import contract
+from replicator.desired import (
+    CloneError,
+    clone_deployment,
+    clone_pod_labels,
+    clone_services,
+    desired_clones,
+    origin_services,
+    selects,
+)
+from replicator.origin_config import OriginConfig, is_opted_in, parse_origin_config
+from replicator.pull_request import PullRequest
+
+Origin = Callable[..., dict[str, Any]]
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def pr(number: int = 42, sha: str = SHA, ref: str = "feature/Fancy thing") -> PullRequest:
+    return PullRequest(number=number, head_sha=sha, head_ref=ref, base_ref="main")
+
+
+def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_origin_services_are_those_selecting_its_pods(origin: Origin, services: list[dict[str, Any]]) -> None:
+    names = [s["metadata"]["name"] for s in origin_services(origin(), services)]
+    assert names == ["echo", "echo-by-team", "echo-headless", "echo-nodeport", "echo-public"]
+
+
+@pytest.mark.parametrize("number", [1, 42, 99999], ids=["pr1", "pr42", "pr99999"])
+def test_no_origin_service_selects_a_clone_pod_and_each_clone_service_only_its_clone(
+    origin: Origin, services: list[dict[str, Any]], number: int
+) -> None:
+    """Over every Service in the namespace, with two clones side by side."""
+    config = parse_origin_config(origin())
+    clones = desired_clones(origin(), services, [pr(number), pr(number + 1)], config)
+    clone_pods = {c.deployment["metadata"]["name"]: pod_labels(c.deployment) for c in clones}
+    origin_pods = pod_labels(origin())
+    for service in services:
+        assert not any(selects(service["spec"].get("selector"), labels) for labels in clone_pods.values()), service[
+            "metadata"
+        ]["name"]
+    for clone in clones:
+        for service in clone.services:
+            matched = [name for name, labels in clone_pods.items() if selects(service["spec"]["selector"], labels)]
+            assert matched == [clone.deployment["metadata"]["name"]]
+            assert not selects(service["spec"]["selector"], origin_pods)
+        deployment_selector = clone.deployment["spec"]["selector"]["matchLabels"]
+        assert selects(deployment_selector, pod_labels(clone.deployment))
+        assert not selects(deployment_selector, origin_pods)
+
+
+def test_label_rewrite_rule(origin: Origin, services: list[dict[str, Any]]) -> None:
+    """Selected keys get -pr<N>, version becomes pr-<N>, other labels (for mesh policies) are kept."""
+    labels = clone_pod_labels(origin(), services, 7)
+    assert labels == {
+        "app": "echo-pr7",
+        "tier": "web-pr7",
+        "team": "payments-pr7",
+        "version": "pr-7",
+        contract.ORIGIN_LABEL: "echo",
+        contract.PULL_REQUEST_LABEL: "7",
+        contract.CLONE_LABEL: "echo-pr7",
+    }
+    only_app = clone_pod_labels(origin(), [services[0] | {"spec": {"selector": {"app": "echo"}}}], 7)
+    assert (only_app["app"], only_app["tier"], only_app["team"]) == ("echo-pr7", "web", "payments")
+
+
+def test_a_service_selecting_labels_we_set_is_refused(origin: Origin) -> None:
+    sneaky = {"kind": "Service", "metadata": {"name": "v"}, "spec": {"selector": {"version": "pr-3"}}}
+    with pytest.raises(CloneError, match="Service v would select the pods of clone echo-pr3"):
+        clone_pod_labels(origin(), [sneaky], 3)
+
+
+def test_long_label_values_stay_valid(origin: Origin) -> None:
+    deployment = origin()
+    deployment["spec"]["template"]["metadata"]["labels"]["app"] = "a" * 63
+    svc = {"kind": "Service", "metadata": {"name": "s"}, "spec": {"selector": {"app": "a" * 63}}}
+    labels = clone_pod_labels(deployment, [svc], 123)
+    assert len(labels["app"]) <= 63 and labels["app"] != "a" * 63 and labels["app"].endswith("-pr123")
+
+
+def test_clone_deployment_strips_server_fields_and_sets_ours(origin: Origin, services: list[dict[str, Any]]) -> None:
+    config = parse_origin_config(origin(**{contract.ENV_ANNOTATION: "QUEUE_ENABLED=false"}))
+    clone = clone_deployment(origin(), pr(), config, services=services)
+    meta = clone["metadata"]
+    assert set(meta) == {"name", "namespace", "labels", "annotations", "ownerReferences"}
+    assert meta["name"] == "echo-pr42" and meta["namespace"] == "shop"
+    assert "status" not in clone
+    assert meta["labels"] == {
+        "app": "echo",
+        "team": "payments",
+        contract.MANAGED_BY_LABEL: contract.REPLICATOR_MANAGER,
+        contract.ORIGIN_LABEL: "echo",
+        contract.PULL_REQUEST_LABEL: "42",
+        contract.CLONE_LABEL: "echo-pr42",
+    }
+    assert meta["annotations"] == {
+        "team.example.com/owner": "payments",
+        contract.CLONE_REPOSITORY_ANNOTATION: "https://github.com/org/repo",
+        contract.CLONE_HEAD_SHA_ANNOTATION: SHA,
+    }
+    assert not is_opted_in(clone)
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "echo",
+            "uid": origin()["metadata"]["uid"],
+            "controller": False,
+            "blockOwnerDeletion": False,
+        }
+    ]
+    spec = clone["spec"]
+    assert spec["replicas"] == 1 and "paused" not in spec
+    assert "creationTimestamp" not in spec["template"]["metadata"]
+    assert spec["template"]["metadata"]["annotations"] == {"sidecar.istio.io/inject": "true"}
+    app, worker, proxy = spec["template"]["spec"]["containers"]
+    assert app["image"] == worker["image"] == "registry.example.com:5000/shop/echo:pr-42"
+    assert app["imagePullPolicy"] == "Always"  # pr-42 is a mutable tag
+    assert proxy == origin()["spec"]["template"]["spec"]["containers"][2]
+    assert app["env"] == [
+        {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "PR_BRANCH", "value": "feature/Fancy thing"},
+        {"name": "PR_NUMBER", "value": "42"},
+        {"name": "PR_HEAD_SHA", "value": SHA},
+        {"name": "QUEUE_ENABLED", "value": "false"},
+    ]
+    assert [e["name"] for e in worker["env"]] == ["PR_NUMBER", "PR_HEAD_SHA", "PR_BRANCH", "QUEUE_ENABLED"]
+
+
+@pytest.mark.parametrize(
+    ("annotations", "replicas", "images", "pull_policy"),
+    [
+        ({contract.REPLICAS_ANNOTATION: "3"}, 3, ("registry.example.com:5000/shop/echo:pr-42",) * 2, "Always"),
+        (
+            {contract.IMAGE_TEMPLATE_ANNOTATION: "{image}:{short_sha}", contract.CONTAINERS_ANNOTATION: "app"},
+            1,
+            ("registry.example.com:5000/shop/echo:0123456", "registry.example.com:5000/shop/echo:1.4.2"),
+            None,
+        ),
+    ],
+    ids=["replicas-from-config", "pinned-template-one-container"],
+)
+def test_clone_deployment_follows_config(
+    origin: Origin, annotations: dict[str, str], replicas: int, images: tuple[str, ...], pull_policy: str | None
+) -> None:
+    clone = clone_deployment(origin(), pr(), parse_origin_config(origin(**annotations)))
+    containers = clone["spec"]["template"]["spec"]["containers"]
+    assert clone["spec"]["replicas"] == replicas
+    assert tuple(c["image"] for c in containers[:2]) == images
+    assert containers[0].get("imagePullPolicy") == pull_policy
+
+
+def test_clone_services_are_cluster_ip_and_stripped(origin: Origin, services: list[dict[str, Any]]) -> None:
+    config = parse_origin_config(origin())
+    clones = {s["metadata"]["name"]: s for s in clone_services(origin(), services, pr(), config)}
+    assert sorted(clones) == [
+        "echo-by-team-pr42",
+        "echo-headless-pr42",
+        "echo-nodeport-pr42",
+        "echo-pr42",
+        "echo-public-pr42",
+    ]
+    for name, svc in clones.items():
+        meta, spec = svc["metadata"], svc["spec"]
+        assert set(meta) == {"name", "namespace", "labels", "annotations", "ownerReferences"}
+        assert meta["annotations"] == {
+            contract.ORIGIN_SERVICE_ANNOTATION: name.removesuffix("-pr42"),
+            contract.CLONE_REPOSITORY_ANNOTATION: "https://github.com/org/repo",
+            "networking.istio.io/exportTo": ".",
+        }
+        assert meta["labels"][contract.MANAGED_BY_LABEL] == contract.REPLICATOR_MANAGER
+        assert "app.kubernetes.io/instance" not in meta["labels"]
+        assert spec["type"] == "ClusterIP" and spec["selector"] == {contract.CLONE_LABEL: "echo-pr42"}
+        for key in ("clusterIPs", "externalIPs", "externalTrafficPolicy", "healthCheckNodePort", "loadBalancerIP"):
+            assert key not in spec
+        assert all("nodePort" not in port for port in spec["ports"])
+    assert clones["echo-headless-pr42"]["spec"]["clusterIP"] == "None"
+    assert "clusterIP" not in clones["echo-pr42"]["spec"]
+    assert clones["echo-public-pr42"]["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 60}}
+    assert "sessionAffinityConfig" not in clones["echo-nodeport-pr42"]["spec"]  # affinity None: invalid there
+
+
+@pytest.mark.parametrize(
+    ("uid", "owners"), [(None, ["echo"]), ("uid-clone", ["echo", "echo-pr42"])], ids=["before", "after"]
+)
+def test_clone_service_owned_by_clone_deployment_once_it_exists(
+    origin: Origin, services: list[dict[str, Any]], uid: str | None, owners: list[str]
+) -> None:
+    config = parse_origin_config(origin())
+    svc = clone_services(origin(), services[:1], pr(), config, clone_deployment_uid=uid)[0]
+    assert [r["name"] for r in svc["metadata"]["ownerReferences"]] == owners
+    via_desired = desired_clones(origin(), services[:1], [pr()], config, clone_uids={"echo-pr42": "uid-clone"})
+    assert via_desired[0].services[0]["metadata"]["ownerReferences"][-1]["uid"] == "uid-clone"
+
+
+@pytest.mark.parametrize(
+    ("origin_name", "service_names"),
+    [
+        ("d" * 70, ["s" * 60 + "-alpha", "s" * 60 + "-beta"]),
+        ("d" * 60, ["s" * 59, "s" * 58]),
+        ("a.b" + "c" * 100, ["s" * 63]),
+    ],
+    ids=["long-shared-prefix", "boundary", "dotted-deployment-name"],
+)
+def test_long_names_are_valid_distinct_and_deterministic(
+    origin: Origin, origin_name: str, service_names: list[str]
+) -> None:
+    deployment = origin()
+    deployment["metadata"]["name"] = origin_name
+    services = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": n}, "spec": {"selector": {"app": "echo"}}}
+        for n in service_names
+    ]
+    config = parse_origin_config(deployment)
+    first = desired_clones(deployment, services, [pr(1), pr(12345)], config)
+    again = desired_clones(deployment, services, [pr(1), pr(12345)], config)
+    names = [o["metadata"]["name"] for c in first for o in (c.deployment, *c.services)]
+    assert names == [o["metadata"]["name"] for c in again for o in (c.deployment, *c.services)]
+    assert len(set(names)) == len(names)
+    for clone in first:
+        for obj in (clone.deployment, *clone.services):
+            assert len(obj["metadata"]["name"]) <= 63
+            assert all(len(v) <= 63 for v in obj["metadata"]["labels"].values())
+            kubernetes_validate.validate(obj, "1.33", strict=True)
+
+
+def test_every_clone_object_validates_against_kubernetes_schema(origin: Origin, services: list[dict[str, Any]]) -> None:
+    config = parse_origin_config(origin(**{contract.ENV_ANNOTATION: '{"A": "1"}'}))
+    for clone in desired_clones(origin(), services, [pr(1), pr(20000, ref="x" * 300)], config):
+        for obj in (clone.deployment, *clone.services):
+            kubernetes_validate.validate(obj, "1.33", strict=True)
+
+
+def test_inputs_are_not_mutated(origin: Origin, services: list[dict[str, Any]]) -> None:
+    deployment, before = origin(), origin()
+    services_before = copy.deepcopy(services)
+    desired_clones(deployment, services, [pr()], parse_origin_config(deployment))
+    assert deployment == before and services == services_before
+
+
+def test_config_without_containers_leaves_images_alone(origin: Origin) -> None:
+    config = OriginConfig(repository=parse_origin_config(origin()).repository, containers=())
+    clone = clone_deployment(origin(), pr(), config)
+    assert clone["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4.2")
