@@ -24,11 +24,15 @@ class Settings:
     github_api_url: str
     github_token: str | None = field(repr=False)
     poll_interval_seconds: float
+    webhook_bind_address: str = "0"
+    webhook_path: str = "/webhook"
+    webhook_secret: bytes | None = field(default=None, repr=False)
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as logged at start: secrets replaced by whether they are set."""
         values = asdict(self)
         values["github_token"] = "<set>" if self.github_token else "<unset>"
+        values["webhook_secret"] = "<set>" if self.webhook_secret else "<unset>"
         return values
 
 
@@ -50,7 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds between pull-request polls per repository (default: $POLL_INTERVAL_SECONDS, else 60)",
     )
+    parser.add_argument(
+        "--webhook-bind-address",
+        default="0",
+        help='address of the GitHub webhook receiver, e.g. ":9443" (default "0": disabled, polling only)',
+    )
+    parser.add_argument("--webhook-path", default="/webhook", help="URL path of the webhook receiver")
+    parser.add_argument(
+        "--webhook-secret-file", help="file holding the webhook secret (default: $GITHUB_WEBHOOK_SECRET)"
+    )
     return parser
+
+
+def _read_secret(parser: argparse.ArgumentParser, flag: str, path: str | None, fallback: str | None) -> str | None:
+    if not path:
+        return fallback or None
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError as exc:
+        parser.error(f"{flag}: {exc}")
 
 
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,27 +80,22 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     env = os.environ if environ is None else environ
     parser = build_parser()
     args = parser.parse_args(argv)
-    token = env.get("GITHUB_TOKEN") or None
-    if args.github_token_file:
-        try:
-            token = Path(args.github_token_file).read_text().strip() or None
-        except OSError as exc:
-            parser.error(f"--github-token-file: {exc}")
+    token = _read_secret(parser, "--github-token-file", args.github_token_file, env.get("GITHUB_TOKEN"))
+    secret = _read_secret(parser, "--webhook-secret-file", args.webhook_secret_file, env.get("GITHUB_WEBHOOK_SECRET"))
+    if args.webhook_bind_address != "0" and not secret:
+        parser.error("the webhook receiver requires a secret (--webhook-secret-file or $GITHUB_WEBHOOK_SECRET)")
     try:
-        poll = (
-            args.poll_interval
-            if args.poll_interval is not None
-            else float(env.get("POLL_INTERVAL_SECONDS", 60))
-        )
+        poll = args.poll_interval if args.poll_interval is not None else float(env.get("POLL_INTERVAL_SECONDS", 60))
     except ValueError:
         parser.error("POLL_INTERVAL_SECONDS must be a number")
     if poll <= 0:
         parser.error("--poll-interval must be positive")
     return Settings(
         process=process_settings(parser, args, env),
-        github_api_url=(args.github_api_url or env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip(
-            "/"
-        ),
+        github_api_url=(args.github_api_url or env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
         github_token=token,
         poll_interval_seconds=poll,
+        webhook_bind_address=args.webhook_bind_address,
+        webhook_path=args.webhook_path,
+        webhook_secret=secret.encode() if secret else None,
     )

@@ -10,6 +10,7 @@ after its route is gone, so traffic never points at a Service that no longer exi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -75,9 +76,7 @@ class RouteReconciler:
         clones = [s for s in services if clone_of(s) == origin]
         live = [s for s in clones if not objects.is_being_deleted(s)]
         leaving = [
-            s
-            for s in clones
-            if objects.is_being_deleted(s) and objects.has_finalizer(s, contract.ROUTER_FINALIZER)
+            s for s in clones if objects.is_being_deleted(s) and objects.has_finalizer(s, contract.ROUTER_FINALIZER)
         ]
         for service in live:
             if not objects.has_finalizer(service, contract.ROUTER_FINALIZER):
@@ -102,14 +101,25 @@ class RouteReconciler:
                 self.record_event(service, reason="RoutingWarning", message=warning, event_type="Warning")
         self._apply(plan, key)
         self.metrics.managed_routes.labels(namespace=namespace, origin=origin).set(len(plan.managed_routes))
-
+        if plan.action != "none":
+            routed = set(plan.routed_clones)
+            for service in live:
+                if objects.name(service) in routed:
+                    header = contract.routing_header(origin, namespace)
+                    value = contract.routing_value(objects.name(service), namespace)
+                    self.record_event(service, reason="Routed", message=f"requests with {header}: {value} reach it")
+        if live and not plan.routed_clones and plan.virtual_service is None:
+            for service in live:
+                self.record_event(
+                    service,
+                    reason="NoVirtualService",
+                    message="no VirtualService to route through",
+                    event_type="Warning",
+                )
+        # Only once the route is gone may the Service go: release our finalizer last.
         for service in leaving:
             self._remove_finalizer(service)
             self.record_event(service, reason="Unrouted", message=f"route to {objects.name(service)} removed")
-        routed = set(plan.managed_routes)
-        for service in live:
-            if any(r.startswith(contract.managed_route_name(objects.name(service))) for r in routed):
-                log.debug("clone routed", clone=objects.name(service))
         log.info("reconciled", origin=key, action=plan.action, clones=len(live), leaving=len(leaving))
 
     def _apply(self, plan: VirtualServicePlan, key: str) -> None:
@@ -125,15 +135,13 @@ class RouteReconciler:
         elif plan.action == "update":
             self.client.replace(resource, target)
         elif plan.action == "delete":
-            try:
+            with contextlib.suppress(errors.NotFound):
                 self.client.delete(
                     resource,
                     objects.namespace(target),
                     objects.name(target),
                     preconditions={"resourceVersion": objects.resource_version(target)},
                 )
-            except errors.NotFound:
-                pass
         self.metrics.virtual_service_writes.labels(action=plan.action).inc()
         log.info("virtual service written", origin=key, action=plan.action, name=objects.name(target))
 
@@ -142,9 +150,7 @@ class RouteReconciler:
         self._write_finalizers(service, finalizers)
 
     def _remove_finalizer(self, service: dict[str, Any]) -> None:
-        finalizers = [
-            f for f in service["metadata"].get("finalizers") or [] if f != contract.ROUTER_FINALIZER
-        ]
+        finalizers = [f for f in service["metadata"].get("finalizers") or [] if f != contract.ROUTER_FINALIZER]
         self._write_finalizers(service, finalizers)
 
     def _write_finalizers(self, service: dict[str, Any], finalizers: Sequence[str]) -> None:
@@ -153,13 +159,9 @@ class RouteReconciler:
             return
         # The resourceVersion makes this a compare-and-swap: a list that changed under us is a 409,
         # and the queue retries with a fresh read, so another writer's finalizer is never dropped.
-        patch = {
-            "metadata": {"finalizers": list(finalizers), "resourceVersion": objects.resource_version(service)}
-        }
-        try:
+        patch = {"metadata": {"finalizers": list(finalizers), "resourceVersion": objects.resource_version(service)}}
+        with contextlib.suppress(errors.NotFound):
             self.client.patch(SERVICES, objects.namespace(service), objects.name(service), patch)
-        except errors.NotFound:
-            pass
 
 
 def _ports(service: dict[str, Any] | None) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from controller_common.flags import ProcessSettings, add_process_flags, process_settings
+from service_router import __version__
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ def settings_from_args(
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
-    parser = argparse.ArgumentParser(prog="service-router")
+    parser = argparse.ArgumentParser(
+        prog="service-router",
+        description="Route header-matched requests to pull-request clones in the origin's VirtualService. "
+        "Helper commands: 'service-router routes --help', 'service-router header --help'.",
+    )
+    parser.add_argument("--version", action="version", version=f"service-router {__version__}")
     add_run_flags(parser)
     return settings_from_args(parser, parser.parse_args(argv), environ)

@@ -1,0 +1,198 @@
+"""The process shell both controllers run in, modelled on controller-runtime's manager.
+
+Order of life: serve ``/metrics`` and ``/healthz`` at once (every replica, leader or not); start
+the informers; report ``/readyz`` only once every cache has synced; then run the controllers and
+other runnables (pollers, webhook receivers). SIGTERM or SIGINT stops intake, lets each worker
+finish the item it holds and exits 0; a second signal exits at once. A runnable that dies
+unexpectedly stops the process with a non-zero code, so Kubernetes restarts the pod instead of
+leaving a half-working controller behind.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from controller_common import health, objects
+from controller_common.engine import Controller
+from controller_common.informer import Informer
+from controller_common.kube import KubeClient, Resource
+from controller_common.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+Runnable = Callable[[threading.Event], None]
+
+
+class InformerGroup:
+    """One informer per watched namespace (or one for the cluster), read as a single cache."""
+
+    def __init__(self, informers: Sequence[Informer]) -> None:
+        self._informers = list(informers)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        for informer in self._informers:
+            found = informer.get(key)
+            if found is not None:
+                return found
+        return None
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return [obj for informer in self._informers for obj in informer.list()]
+
+    def list_namespace(self, namespace: str) -> builtins.list[dict[str, Any]]:
+        return [obj for informer in self._informers for obj in informer.list_namespace(namespace)]
+
+    def on_change(self, handler: Callable[[str, dict[str, Any]], None]) -> None:
+        for informer in self._informers:
+            informer.on_change(handler)
+
+    def has_synced(self) -> bool:
+        return all(informer.has_synced() for informer in self._informers)
+
+    def start(self) -> None:
+        for informer in self._informers:
+            informer.start()
+
+    def stop(self) -> None:
+        for informer in self._informers:
+            informer.stop()
+
+
+class Manager:
+    def __init__(
+        self,
+        *,
+        name: str,
+        client: KubeClient,
+        metrics: Metrics,
+        namespaces: Sequence[str] = (),
+        resync_seconds: float = 600.0,
+        metrics_bind_address: str = ":8080",
+        health_probe_bind_address: str = ":8081",
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.metrics = metrics
+        self.namespaces = tuple(namespaces)
+        self.resync_seconds = resync_seconds
+        self.metrics_bind_address = metrics_bind_address
+        self.health_probe_bind_address = health_probe_bind_address
+        self.stop_event = threading.Event()
+        self._groups: list[InformerGroup] = []
+        self._controllers: list[Controller] = []
+        self._runnables: list[tuple[str, Runnable]] = []
+        self._ready = threading.Event()
+        self._failed: list[str] = []
+        self.ports: dict[str, int] = {}
+
+    def informer(self, resource: Resource, *, label_selector: str | None = None) -> InformerGroup:
+        namespaces: Sequence[str | None] = self.namespaces or (None,)
+        group = InformerGroup(
+            [
+                Informer(
+                    self.client,
+                    resource,
+                    namespace=namespace,
+                    label_selector=label_selector,
+                    resync_seconds=self.resync_seconds,
+                    name=f"{resource.plural}@{namespace or '*'}",
+                    metrics=self.metrics,
+                )
+                for namespace in namespaces
+            ]
+        )
+        self._groups.append(group)
+        return group
+
+    def add_controller(self, controller: Controller) -> None:
+        self._controllers.append(controller)
+
+    def add_runnable(self, name: str, runnable: Runnable) -> None:
+        """Run ``runnable(stop_event)`` in its own thread once caches have synced."""
+        self._runnables.append((name, runnable))
+
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> int:
+        """Block until stopped; returns the process exit code."""
+        self._install_signal_handlers()
+        self._serve_endpoints()
+        for group in self._groups:
+            group.start()
+        log.info("waiting for caches to sync", informers=len(self._groups))
+        while not self.stop_event.is_set() and not all(g.has_synced() for g in self._groups):
+            self.stop_event.wait(0.05)
+        if self.stop_event.is_set():
+            return self._shutdown([])
+        self._ready.set()
+        log.info("caches synced; starting workers", controllers=[c.name for c in self._controllers])
+        threads = [self._thread(c.name, c.run) for c in self._controllers]
+        threads += [self._thread(name, fn) for name, fn in self._runnables]
+        self.stop_event.wait()
+        return self._shutdown(threads)
+
+    def _thread(self, name: str, fn: Runnable) -> threading.Thread:
+        def target() -> None:
+            try:
+                fn(self.stop_event)
+            except Exception:
+                log.exception("runnable crashed; stopping the process", runnable=name)
+                self._failed.append(name)
+                self.stop_event.set()
+
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _shutdown(self, threads: Sequence[threading.Thread]) -> int:
+        log.info("stopping")
+        self._ready.clear()
+        for thread in threads:
+            thread.join(timeout=30)
+        for group in self._groups:
+            group.stop()
+        code = 1 if self._failed else 0
+        log.info("stopped", exit_code=code)
+        return code
+
+    def _serve_endpoints(self) -> None:
+        registry = self.metrics.registry
+        if self.metrics_bind_address == self.health_probe_bind_address:
+            _, port = health.serve(self.metrics_bind_address, registry=registry, ready=self.is_ready)
+            self.ports = {"metrics": port, "health": port}
+        else:
+            _, metrics_port = health.serve(self.metrics_bind_address, registry=registry, ready=self.is_ready)
+            _, health_port = health.serve(self.health_probe_bind_address, registry=registry, ready=self.is_ready)
+            self.ports = {"metrics": metrics_port, "health": health_port}
+        log.info("serving metrics and probes", **{f"{k}_port": v for k, v in self.ports.items()})
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            if self.stop_event.is_set():
+                log.warning("second signal: exiting now", signal=signum)
+                os._exit(1)
+            log.info("signal received: finishing in-flight work", signal=signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+
+def enqueue_key(queue_add: Callable[[str], None]) -> Callable[[str, dict[str, Any]], None]:
+    """An informer handler that enqueues the object's own ``namespace/name``."""
+    return lambda _event, obj: queue_add(objects.object_key(obj))

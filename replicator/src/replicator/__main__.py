@@ -1,0 +1,149 @@
+"""``replicator``: wire the sources, the work queue and the reconciler into one process.
+
+Sources only enqueue keys (``namespace/origin``): the Deployment informer (an origin changed, or a
+clone was touched by someone else), the Service informer (a Service the clones copy changed), the
+repository poller (a pull-request list changed) and, when enabled, the webhook receiver (asks the
+poller for an immediate refresh). One reconciler converges each key.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from controller_common import contract, events, metrics, objects
+from controller_common.addresses import parse_bind_address
+from controller_common.engine import Controller
+from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient
+from controller_common.logging import configure_logging
+from controller_common.manager import InformerGroup, Manager
+from controller_common.workqueue import WorkQueue
+from replicator import __version__
+from replicator.github_source import GitHubError, GitHubSource, Listing
+from replicator.metrics import PREFIX, ReplicatorMetrics
+from replicator.origin_config import is_opted_in
+from replicator.reconcile import CloneReconciler, origin_key_of_clone
+from replicator.repository import Repository, parse_repository
+from replicator.repository_poller import RepositoryPoller
+from replicator.settings import Settings, parse_settings
+from replicator.webhook import WebhookServer
+
+log = structlog.get_logger("replicator")
+
+
+def origins_by_repository(deployments: InformerGroup) -> Mapping[Repository, Sequence[str]]:
+    """Which origins name which repository; an unparsable annotation is left to reconcile to report."""
+    result: dict[Repository, list[str]] = {}
+    for deployment in deployments.list():
+        if not is_opted_in(deployment):
+            continue
+        try:
+            repository = parse_repository(objects.annotations(deployment)[contract.REPOSITORY_ANNOTATION])
+        except ValueError:
+            continue
+        result.setdefault(repository, []).append(objects.object_key(deployment))
+    return result
+
+
+def run(settings: Settings) -> int:
+    library = metrics.configure(PREFIX)
+    library.build_info(__version__)
+    domain = ReplicatorMetrics.create(library)
+    process = settings.process
+    client = KubeClient.from_environment(process.kubeconfig)
+    manager = Manager(
+        name="replicator",
+        client=client,
+        metrics=library,
+        namespaces=process.namespaces,
+        resync_seconds=process.resync_period_seconds,
+        metrics_bind_address=process.metrics_bind_address,
+        health_probe_bind_address=process.health_probe_bind_address,
+    )
+    deployments = manager.informer(DEPLOYMENTS)
+    services = manager.informer(SERVICES)
+    queue = WorkQueue("replicator", metrics=library)
+
+    def on_github_response(endpoint: str, status: int) -> None:
+        domain.github_requests.labels(endpoint=endpoint, status=str(status)).inc()
+
+    github = GitHubSource(api_url=settings.github_api_url, token=settings.github_token, on_response=on_github_response)
+
+    def on_fetch(repository: Repository, listing: Listing | None, error: GitHubError | None) -> None:
+        limit = github.rate_limit
+        if limit.remaining is not None:
+            domain.github_rate_limit_remaining.set(limit.remaining)
+        if limit.reset_epoch is not None:
+            domain.github_rate_limit_reset.set(limit.reset_epoch)
+
+    poller = RepositoryPoller(
+        source=github,
+        interval=settings.poll_interval_seconds,
+        origins_by_repository=lambda: origins_by_repository(deployments),
+        enqueue=queue.add,
+        on_fetch=on_fetch,
+    )
+
+    def record(involved: dict[str, Any], **kwargs: Any) -> None:
+        events.record_event(client, involved=involved, component="replicator", **kwargs)
+
+    reconciler = CloneReconciler(
+        client=client,
+        deployments=deployments,
+        services=services,
+        poller=poller,
+        record_event=record,
+        metrics=domain,
+        dry_run=process.dry_run,
+    )
+
+    def on_deployment(_event: str, deployment: dict[str, Any]) -> None:
+        if is_opted_in(deployment):
+            queue.add(objects.object_key(deployment))
+        origin_key = origin_key_of_clone(deployment)
+        if origin_key:
+            queue.add(origin_key)
+
+    def on_service(_event: str, service: dict[str, Any]) -> None:
+        namespace = objects.namespace(service) or ""
+        origin_key = origin_key_of_clone(service)
+        if origin_key:
+            queue.add(origin_key)
+            return
+        for deployment in deployments.list_namespace(namespace):
+            if is_opted_in(deployment):
+                queue.add(objects.object_key(deployment))
+
+    deployments.on_change(on_deployment)
+    services.on_change(on_service)
+    manager.add_controller(Controller("replicator", reconcile=reconciler, queue=queue, workers=process.workers))
+    manager.add_runnable("repository-poller", poller.run)
+
+    webhook_address = parse_bind_address(settings.webhook_bind_address)
+    if webhook_address is not None and settings.webhook_secret:
+        webhook = WebhookServer(
+            bind_address=webhook_address,
+            path=settings.webhook_path,
+            secret=settings.webhook_secret,
+            on_repository=poller.request_refresh,
+            on_delivery=lambda event, result: domain.webhook_deliveries.labels(event=event, result=result).inc(),
+        ).start()
+        log.info("webhook receiver listening", port=webhook.port, path=settings.webhook_path)
+    return manager.run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    configure_logging(
+        level=settings.process.log_level,
+        json={"auto": None, "json": True, "console": False}[settings.process.log_format],
+    )
+    log.info("starting", version=__version__, config=settings.redacted())
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Converge one origin Deployment's clones on its repository's open pull requests.
+
+The key is ``<namespace>/<origin deployment>``. Everything is read from caches — the Deployment
+and Service informers and the repository poller's last list — so a reconcile costs no GitHub
+request. The pure steps decide (:mod:`replicator.origin_config`, :mod:`replicator.policy`,
+:mod:`replicator.desired`, :mod:`replicator.plan`); this module only executes the plan.
+
+Safety rules: a malformed annotation, an unreadable repository or an origin that cannot be
+cloned safely leaves every existing clone untouched (an error is never an empty desired state);
+clones are deleted only when their pull request, their origin or its opt-in is really gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from controller_common import contract, errors, objects
+from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient, Resource
+from replicator.desired import CloneError, desired_clones
+from replicator.metrics import ReplicatorMetrics
+from replicator.origin_config import AnnotationError, OriginConfig, is_opted_in, parse_origin_config
+from replicator.plan import Plan, is_managed_clone, plan
+from replicator.policy import select_pull_requests
+from replicator.repository_poller import RepositoryPoller
+
+log = structlog.get_logger(__name__)
+
+RESOURCES: dict[str, Resource] = {"Deployment": DEPLOYMENTS, "Service": SERVICES}
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def list_namespace(self, namespace: str) -> list[dict[str, Any]]: ...
+
+
+EventRecorder = Callable[..., None]
+"""``record(involved, reason=..., message=..., event_type=...)``: never raises."""
+
+
+def origin_key_of_clone(obj: dict[str, Any]) -> str | None:
+    """The origin key a clone belongs to (so a hand-deleted clone is recreated), else None."""
+    labels = objects.labels(obj)
+    if labels.get(contract.MANAGED_BY_LABEL) != contract.REPLICATOR_MANAGER:
+        return None
+    origin = labels.get(contract.ORIGIN_LABEL)
+    return f"{objects.namespace(obj)}/{origin}" if origin else None
+
+
+@dataclass
+class CloneReconciler:
+    client: KubeClient
+    deployments: Cache
+    services: Cache
+    poller: RepositoryPoller
+    record_event: EventRecorder
+    metrics: ReplicatorMetrics
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+
+    def __call__(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        origin = self.deployments.get(key)
+        existing = [
+            obj
+            for obj in [*self.deployments.list_namespace(namespace), *self.services.list_namespace(namespace)]
+            if is_managed_clone(obj, name)
+        ]
+        if origin is None or not is_opted_in(origin) or objects.is_being_deleted(origin):
+            # The origin or its opt-in is gone: its clones must go, even those of a previous run.
+            self._execute(plan([], existing, origin_name=name), origin=None, key=key)
+            return
+
+        config = self._config(origin)
+        if config is None:
+            return
+        state = self.poller.state(config.repository)
+        if state is None:
+            self.poller.request_refresh(config.repository)
+            log.info("waiting for first pull-request list", repository=config.repository.full_name)
+            return
+        if state.pull_requests is None:
+            message = f"cannot list pull requests of {config.repository.full_name}: {state.error}"
+            self._warn(origin, "RepositoryUnavailable", message, reason="github")
+            return
+
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        selection = select_pull_requests(state.pull_requests, config, now=now)
+        self._report_skips(origin, selection.skipped)
+        services = self.services.list_namespace(namespace)
+        clone_uids = {
+            objects.name(d): objects.uid(d) or "" for d in existing if d.get("kind") == "Deployment" and objects.uid(d)
+        }
+        try:
+            clone_sets = desired_clones(origin, services, selection.selected, config, clone_uids=clone_uids)
+        except CloneError as exc:
+            self._warn(origin, "CloneUnsafe", str(exc), reason="clone")
+            return
+        desired = [obj for cs in clone_sets for obj in (cs.deployment, *cs.services)]
+        the_plan = plan(desired, [*existing, *self._name_holders(namespace, name, desired)], origin_name=name)
+        self._execute(the_plan, origin=origin, key=key)
+        self.metrics.environments.labels(namespace=namespace, origin=name, repository=config.repository.full_name).set(
+            len(clone_sets)
+        )
+
+    def _config(self, origin: dict[str, Any]) -> OriginConfig | None:
+        try:
+            return parse_origin_config(origin)
+        except AnnotationError as exc:
+            self._warn(origin, "InvalidAnnotation", f"{exc.annotation}: {exc}", reason="annotation")
+            return None
+
+    def _name_holders(self, namespace: str, origin_name: str, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Objects that are not clones of this origin but hold a desired name: the plan reports them."""
+        holders = []
+        for obj in desired:
+            cache = self.deployments if obj["kind"] == "Deployment" else self.services
+            found = cache.get(f"{namespace}/{objects.name(obj)}")
+            if found is not None and not is_managed_clone(found, origin_name):
+                holders.append(found)
+        return holders
+
+    def _report_skips(self, origin: dict[str, Any], skipped: Any) -> None:
+        namespace, name = objects.namespace(origin) or "", objects.name(origin)
+        counts: dict[str, int] = {}
+        for skip in skipped:
+            counts[str(skip.reason)] = counts.get(str(skip.reason), 0) + 1
+        for reason, count in counts.items():
+            self.metrics.policy_skips.labels(namespace=namespace, origin=name, reason=reason).set(count)
+        over_limit = [s.number for s in skipped if str(s.reason) == "over-limit"]
+        if over_limit:
+            self.record_event(
+                origin,
+                reason="EnvironmentLimitReached",
+                message=f"pull requests without an environment (limit reached): {over_limit}",
+                event_type="Warning",
+            )
+
+    def _warn(self, origin: dict[str, Any], event_reason: str, message: str, *, reason: str) -> None:
+        log.warning("origin not reconciled", origin=objects.object_key(origin), reason=event_reason, error=message)
+        self.metrics.origin_errors.labels(reason=reason).inc()
+        self.record_event(origin, reason=event_reason, message=message, event_type="Warning")
+
+    def _execute(self, the_plan: Plan, *, origin: dict[str, Any] | None, key: str) -> None:
+        for conflict in the_plan.conflicts:
+            kind, namespace, name = conflict.key
+            message = f"{kind} {namespace}/{name} {conflict.reason}: not touched"
+            log.warning("clone name conflict", origin=key, object=f"{kind}/{name}", reason=conflict.reason)
+            self.metrics.origin_errors.labels(reason="conflict").inc()
+            if origin is not None:
+                self.record_event(origin, reason="CloneConflict", message=message, event_type="Warning")
+        if the_plan.is_empty:
+            return
+        if self.dry_run:
+            log.info(
+                "dry run: plan not executed",
+                origin=key,
+                creates=[objects.name(o) for o in the_plan.creates],
+                updates=[objects.name(o) for o in the_plan.updates],
+                deletes=[objects.name(o) for o in the_plan.deletes],
+            )
+            return
+        for obj in the_plan.creates:
+            self.client.create(RESOURCES[obj["kind"]], obj)
+            self._written(origin, obj, "create", "Created")
+        for obj in the_plan.updates:
+            self.client.replace(RESOURCES[obj["kind"]], obj)
+            self._written(origin, obj, "update", "Updated")
+        for obj in the_plan.deletes:
+            try:
+                self.client.delete(
+                    RESOURCES[obj["kind"]],
+                    objects.namespace(obj),
+                    objects.name(obj),
+                    preconditions={"uid": objects.uid(obj)},
+                )
+            except errors.NotFound:
+                continue
+            self._written(origin, obj, "delete", "Deleted")
+
+    def _written(self, origin: dict[str, Any] | None, obj: dict[str, Any], action: str, verb: str) -> None:
+        kind, name = obj["kind"], objects.name(obj)
+        self.metrics.clone_writes.labels(kind=kind, action=action).inc()
+        pr = objects.labels(obj).get(contract.PULL_REQUEST_LABEL, "?")
+        log.info("clone written", action=action, kind=kind, name=name, pull_request=pr)
+        if origin is not None:
+            self.record_event(origin, reason=f"Clone{verb}", message=f"{verb.lower()} {kind} {name} for PR #{pr}")

@@ -1,0 +1,90 @@
+"""``service-router``: run the controller, or one of the read-only helper commands.
+
+``service-router [flags]`` runs the controller: Service and VirtualService informers enqueue
+``namespace/origin`` keys; one reconciler converges each origin's VirtualService. The Istio API
+version is discovered from the server (v1, else v1beta1, else v1alpha3). ``service-router routes``
+and ``service-router header`` are helpers for people (see ``--help``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from controller_common import events, metrics
+from controller_common.engine import Controller
+from controller_common.kube import SERVICES, KubeClient
+from controller_common.logging import configure_logging
+from controller_common.manager import Manager
+from controller_common.workqueue import WorkQueue
+from service_router import __version__
+from service_router.istio import wait_for_virtual_services
+from service_router.metrics import PREFIX, RouterMetrics
+from service_router.reconcile import RouteReconciler, keys_for_service, keys_for_virtual_service
+from service_router.settings import Settings, parse_settings
+
+log = structlog.get_logger("service-router")
+
+HELPER_COMMANDS = ("routes", "header")
+
+
+def run(settings: Settings) -> int:
+    library = metrics.configure(PREFIX)
+    library.build_info(__version__)
+    domain = RouterMetrics.create(library)
+    process = settings.process
+    client = KubeClient.from_environment(process.kubeconfig)
+    manager = Manager(
+        name="service-router",
+        client=client,
+        metrics=library,
+        namespaces=process.namespaces,
+        resync_seconds=process.resync_period_seconds,
+        metrics_bind_address=process.metrics_bind_address,
+        health_probe_bind_address=process.health_probe_bind_address,
+    )
+    vs_resource = wait_for_virtual_services(client, manager.stop_event)
+    if vs_resource is None:
+        return 0
+    services = manager.informer(SERVICES)
+    virtual_services = manager.informer(vs_resource)
+    queue = WorkQueue("service-router", metrics=library)
+
+    def record(involved: dict[str, Any], **kwargs: Any) -> None:
+        events.record_event(client, involved=involved, component="service-router", **kwargs)
+
+    reconciler = RouteReconciler(
+        client=client,
+        services=services,
+        virtual_services=virtual_services,
+        virtual_service_resource=vs_resource,
+        record_event=record,
+        metrics=domain,
+        dry_run=process.dry_run,
+    )
+    services.on_change(lambda _event, obj: [queue.add(key) for key in keys_for_service(obj)])
+    virtual_services.on_change(lambda _event, obj: [queue.add(key) for key in keys_for_virtual_service(obj)])
+    manager.add_controller(Controller("service-router", reconcile=reconciler, queue=queue, workers=process.workers))
+    return manager.run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in HELPER_COMMANDS:
+        from service_router.cli import run_helper
+
+        return run_helper(args)
+    settings = parse_settings(args)
+    configure_logging(
+        level=settings.process.log_level,
+        json={"auto": None, "json": True, "console": False}[settings.process.log_format],
+    )
+    log.info("starting", version=__version__, config=settings.redacted())
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
