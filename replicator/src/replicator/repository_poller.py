@@ -112,15 +112,11 @@ class RepositoryPoller:
         except RateLimited as exc:
             wait = exc.retry_after or self._interval
             self._paused_until = self._clock() + wait
-            log.warning(
-                "github rate limited", repository=repository.full_name, retry_in_seconds=round(wait, 1)
-            )
+            log.warning("github rate limited", repository=repository.full_name, retry_in_seconds=round(wait, 1))
             self._report(repository, None, exc)
             return False
         except GitHubError as exc:
-            log.warning(
-                "github fetch failed", repository=repository.full_name, error=str(exc), status=exc.status
-            )
+            log.warning("github fetch failed", repository=repository.full_name, error=str(exc), status=exc.status)
             self._report(repository, None, exc)
             state = RepositoryState(
                 pull_requests=previous.pull_requests if previous and not exc.permanent else None, error=exc
@@ -132,9 +128,7 @@ class RepositoryPoller:
         self._store(repository, RepositoryState(listing.pull_requests), origins, changed=changed)
         return True
 
-    def _store(
-        self, repository: Repository, state: RepositoryState, origins: Sequence[str], *, changed: bool
-    ) -> None:
+    def _store(self, repository: Repository, state: RepositoryState, origins: Sequence[str], *, changed: bool) -> None:
         with self._lock:
             self._states[repository] = state
         if changed:

@@ -20,11 +20,7 @@ class FakeLister:
 
     def open_pull_requests(self, repository: Repository) -> Listing:
         self.calls.append(repository)
-        answer = (
-            self.answers[repository].pop(0)
-            if len(self.answers[repository]) > 1
-            else self.answers[repository][0]
-        )
+        answer = self.answers[repository].pop(0) if len(self.answers[repository]) > 1 else self.answers[repository][0]
         if isinstance(answer, Exception):
             raise answer
         assert isinstance(answer, Listing)

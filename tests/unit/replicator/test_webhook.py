@@ -24,9 +24,7 @@ ACTIONS = [
 ]
 
 
-def _deliver(
-    body: bytes, *, event: str = "pull_request", signature: str | None = "good"
-) -> tuple[int, str, list]:
+def _deliver(body: bytes, *, event: str = "pull_request", signature: str | None = "good") -> tuple[int, str, list]:
     seen: list[Repository] = []
     if signature == "good":
         signature = signature_for(SECRET, body)
@@ -37,9 +35,7 @@ def _deliver(
 
 
 @pytest.mark.parametrize("action", ACTIONS)
-def test_real_pull_request_payloads_are_accepted_and_name_their_repository(
-    shared_dir: Path, action: str
-) -> None:
+def test_real_pull_request_payloads_are_accepted_and_name_their_repository(shared_dir: Path, action: str) -> None:
     body = (shared_dir / "fixtures/github/webhooks/pull_request" / f"{action}.json").read_bytes()
     expected = json.loads(body)["repository"]["full_name"]
     status, result, seen = _deliver(body)
@@ -93,13 +89,9 @@ def test_server_answers_over_http_and_calls_back_only_for_good_deliveries() -> N
     ).start()
     try:
         url = f"http://127.0.0.1:{server.port}/webhook"
-        body = json.dumps(
-            {"action": "synchronize", "repository": {"html_url": "https://github.com/org/app"}}
-        ).encode()
+        body = json.dumps({"action": "synchronize", "repository": {"html_url": "https://github.com/org/app"}}).encode()
         headers = {"X-GitHub-Event": "pull_request", "Content-Type": "application/json"}
-        bad = requests.post(
-            url, data=body, headers={**headers, "X-Hub-Signature-256": "sha256=00"}, timeout=5
-        )
+        bad = requests.post(url, data=body, headers={**headers, "X-Hub-Signature-256": "sha256=00"}, timeout=5)
         good = requests.post(
             url, data=body, headers={**headers, "X-Hub-Signature-256": signature_for(SECRET, body)}, timeout=5
         )
