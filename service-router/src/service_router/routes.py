@@ -269,8 +269,15 @@ def plan_virtual_service(
 
     vs_namespace = _namespace(observed, namespace)
     current = list((observed.get("spec") or {}).get("http") or [])
+    owned = is_owned(observed)
+    base = current
+    if owned and origin_ports:
+        # Our own default route follows the origin's ports: a port pinned after the origin
+        # gained a second one would send that port's traffic to the wrong one.
+        fresh = default_route(origin_service=origin_service, namespace=namespace, origin_ports=origin_ports)
+        base = [fresh if r.get("name") == DEFAULT_ROUTE_NAME else r for r in current]
     http = desired_http_routes(
-        current,
+        base,
         origin_service=origin_service,
         namespace=namespace,
         vs_namespace=vs_namespace,
@@ -282,8 +289,11 @@ def plan_virtual_service(
             *warnings,
             f"VirtualService {_label(observed)} has no http route to {origin_service}.{namespace} to clone",
         )
-    if not relevant and is_owned(observed):
-        return VirtualServicePlan("delete", observed, (), warnings)
+    if not relevant and owned:
+        if all(r.get("name") == DEFAULT_ROUTE_NAME for r in http):
+            return VirtualServicePlan("delete", observed, (), warnings)
+        # Someone added routes of their own to our VirtualService: it is theirs too now.
+        warnings = (*warnings, f"VirtualService {_label(observed)} kept: it has routes the router did not write")
     return _update_or_none(observed, current, http, header=header, warnings=warnings)
 
 

@@ -702,3 +702,60 @@ def test_plan_virtual_services_is_the_mesh_plan_then_the_gateway_plans() -> None
         ("create", "echo"),
         ("update", "echo-ingress"),
     ]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_route_names_unique_and_header_names_lower_case(case: Case) -> None:
+    """Istio rejects duplicate route names and upper-case header names in matches."""
+    result = plan(case)
+    if result.virtual_service is None:
+        return
+    http = result.virtual_service["spec"].get("http", [])
+    names = [r.get("name") for r in http if r.get("name")]
+    assert len(names) == len(set(names))
+    for route in http:
+        for block in route.get("match", []):
+            assert all(name == name.lower() for name in block.get("headers", {}))
+
+
+@pytest.mark.parametrize(
+    ("origin_ports", "expected_port"),
+    [((8080, 9090), None), ((9090,), {"number": 9090}), ((), {"number": 8080})],
+    ids=["origin-gained-a-port", "origin-port-changed", "origin-unknown-kept"],
+)
+def test_own_default_route_follows_origin_ports(origin_ports: tuple[int, ...], expected_port: dict | None) -> None:
+    own = vs(
+        hosts=(ORIGIN_FQDN,),
+        labels=OURS,
+        http=[managed("service-router--echo-pr1", DEFAULT_ROUTE, 1), DEFAULT_ROUTE],
+    )
+    result = plan_virtual_service(
+        origin_service=ORIGIN, namespace=NS, origin_ports=origin_ports, clones=[clone(1)], virtual_services=[own]
+    )
+    assert result.virtual_service is not None
+    http = result.virtual_service["spec"]["http"]
+    assert [r["name"] for r in http] == ["service-router--echo-pr1", "default"]
+    assert [r["route"][0]["destination"].get("port") for r in http] == [expected_port, expected_port]
+
+
+def test_foreign_default_route_port_is_never_changed() -> None:
+    foreign = vs(http=[DEFAULT_ROUTE])
+    result = plan_virtual_service(
+        origin_service=ORIGIN, namespace=NS, origin_ports=(8080, 9090), clones=[clone(1)], virtual_services=[foreign]
+    )
+    assert result.virtual_service is not None
+    assert result.virtual_service["spec"]["http"][-1] == DEFAULT_ROUTE
+
+
+def test_own_virtual_service_with_routes_added_by_someone_is_kept() -> None:
+    own = vs(
+        hosts=(ORIGIN_FQDN,),
+        labels=OURS,
+        http=[managed("service-router--echo-pr1", DEFAULT_ROUTE, 1), BILLING_ROUTE, DEFAULT_ROUTE],
+    )
+    result = plan_virtual_service(
+        origin_service=ORIGIN, namespace=NS, origin_ports=(8080,), clones=[], virtual_services=[own]
+    )
+    assert result.action == "update"
+    assert route_names(result.virtual_service) == ["billing", "default"]
+    assert any("kept" in w for w in result.warnings)
