@@ -345,3 +345,38 @@ def desired_clones(
         )
         for pr in sorted(prs, key=lambda p: p.number)
     ]
+
+
+def _env_value(deployment: Mapping[str, Any], name: str) -> str | None:
+    pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in pod.get("containers") or []:
+        for entry in container.get("env") or []:
+            if entry.get("name") == name and "value" in entry:
+                return str(entry["value"])
+    return None
+
+
+def deployed_pull_requests(existing: Iterable[Mapping[str, Any]], origin_name: str) -> dict[int, PullRequest]:
+    """What each existing clone Deployment of ``origin_name`` runs, read back from what we wrote.
+
+    The commit comes from ``CLONE_HEAD_SHA_ANNOTATION``, the branch from ``PR_BRANCH``; used by
+    the image gate to keep a clone on its current commit.
+    """
+    result: dict[int, PullRequest] = {}
+    for obj in existing:
+        labels = _meta(obj).get("labels") or {}
+        if (
+            obj.get("kind") != "Deployment"
+            or labels.get(contract.MANAGED_BY_LABEL) != contract.REPLICATOR_MANAGER
+            or labels.get(contract.ORIGIN_LABEL) != contract.label_value(origin_name)
+        ):
+            continue
+        sha = (_meta(obj).get("annotations") or {}).get(contract.CLONE_HEAD_SHA_ANNOTATION)
+        try:
+            number = int(labels.get(contract.PULL_REQUEST_LABEL, ""))
+        except ValueError:
+            continue
+        if sha:
+            branch = _env_value(obj, "PR_BRANCH") or ""
+            result[number] = PullRequest(number=number, head_sha=str(sha), head_ref=branch, base_ref="")
+    return result

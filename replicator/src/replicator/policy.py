@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from replicator.origin_config import OriginConfig
@@ -27,6 +27,15 @@ class SkipReason(enum.StrEnum):
     MISSING_REQUIRED_LABEL = "missing-required-label"
     IDLE = "idle"
     OVER_LIMIT = "over-limit"
+    IMAGE_PENDING = "image-pending"
+    """The image gate has not succeeded on the head yet and there is no earlier commit to keep serving."""
+    IMAGE_FAILED = "image-failed"
+    """The image gate failed on the head and there is no earlier commit to keep serving."""
+
+
+class HoldReason(enum.StrEnum):
+    IMAGE_PENDING = "image-pending"
+    IMAGE_FAILED = "image-failed"
 
 
 @dataclass(frozen=True)
@@ -103,3 +112,64 @@ def select_pull_requests(prs: Iterable[PullRequest], config: OriginConfig, *, no
         selected=tuple(sorted(eligible, key=lambda p: p.number)),
         skipped=tuple(sorted(skipped, key=lambda s: s.number)),
     )
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A clone kept on an earlier commit because the head's image is not known to exist yet."""
+
+    number: int
+    reason: HoldReason
+    serving_sha: str
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class Gated:
+    ready: tuple[PullRequest, ...]
+    """Pull requests to clone, each carrying the commit to run (the head, or the one held)."""
+    held: tuple[Hold, ...]
+    """Clones kept on their current commit while the head's image is pending or failed."""
+    skipped: tuple[Skip, ...]
+    """Pull requests without a clone and without a successful image: nothing is created yet."""
+
+
+def apply_image_gate(
+    prs: Iterable[PullRequest],
+    config: OriginConfig,
+    *,
+    gate: Mapping[str, bool | None],
+    deployed: Mapping[int, PullRequest],
+) -> Gated:
+    """Never point a clone at an image that may not exist.
+
+    ``gate`` maps a head SHA to the state of the configured check run or commit status on it:
+    ``True`` succeeded, ``False`` failed, ``None``/absent not finished. ``deployed`` maps a PR
+    number to what its existing clone runs (see :func:`replicator.desired.deployed_pull_requests`).
+    Without a configured gate every PR is ready as it is. With one, a PR whose head passed is
+    ready; otherwise its clone keeps running the commit it runs now (the PR is returned with that
+    commit), and a PR without a clone is skipped until its image is ready.
+    """
+    prs = tuple(prs)
+    if config.image_gate is None:
+        return Gated(ready=prs, held=(), skipped=())
+    ready: list[PullRequest] = []
+    held: list[Hold] = []
+    skipped: list[Skip] = []
+    for pr in prs:
+        state = gate.get(pr.head_sha)
+        if state is True:
+            ready.append(pr)
+            continue
+        current = deployed.get(pr.number)
+        if current is not None and current.head_sha == pr.head_sha:
+            # Already running this head (deployed before the gate was configured, or gate reset).
+            ready.append(pr)
+            continue
+        reason = HoldReason.IMAGE_FAILED if state is False else HoldReason.IMAGE_PENDING
+        if current is None:
+            skipped.append(Skip(pr.number, SkipReason(reason.value)))
+            continue
+        ready.append(replace(pr, head_sha=current.head_sha, head_ref=current.head_ref or pr.head_ref))
+        held.append(Hold(pr.number, reason, serving_sha=current.head_sha, head_sha=pr.head_sha))
+    return Gated(ready=tuple(ready), held=tuple(held), skipped=tuple(skipped))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from replicator.desired import (
     clone_deployment,
     clone_pod_labels,
     clone_services,
+    deployed_pull_requests,
     desired_clones,
     origin_services,
     selects,
@@ -28,6 +30,27 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 def pr(number: int = 42, sha: str = SHA, ref: str = "feature/Fancy thing") -> PullRequest:
     return PullRequest(number=number, head_sha=sha, head_ref=ref, base_ref="main")
+
+
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?")
+
+
+def assert_valid(obj: dict[str, Any]) -> None:
+    """What kube-apiserver checks beyond the OpenAPI schema: names and label values."""
+    kubernetes_validate.validate(obj, "1.33", strict=True)
+    name = obj["metadata"]["name"]
+    assert (DNS1035_LABEL if obj["kind"] == "Service" else DNS1123_SUBDOMAIN).fullmatch(name), name
+    assert len(name) <= 63  # also for Deployments: the name is the clone label's value
+    label_sets = [obj["metadata"]["labels"]]
+    if obj["kind"] == "Deployment":
+        label_sets += [obj["spec"]["template"]["metadata"]["labels"], obj["spec"]["selector"]["matchLabels"]]
+    else:
+        label_sets.append(obj["spec"]["selector"])
+    for labels in label_sets:
+        for value in labels.values():
+            assert LABEL_VALUE.fullmatch(value), value
 
 
 def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
@@ -233,16 +256,14 @@ def test_long_names_are_valid_distinct_and_deterministic(
     assert len(set(names)) == len(names)
     for clone in first:
         for obj in (clone.deployment, *clone.services):
-            assert len(obj["metadata"]["name"]) <= 63
-            assert all(len(v) <= 63 for v in obj["metadata"]["labels"].values())
-            kubernetes_validate.validate(obj, "1.33", strict=True)
+            assert_valid(obj)
 
 
 def test_every_clone_object_validates_against_kubernetes_schema(origin: Origin, services: list[dict[str, Any]]) -> None:
     config = parse_origin_config(origin(**{contract.ENV_ANNOTATION: '{"A": "1"}'}))
     for clone in desired_clones(origin(), services, [pr(1), pr(20000, ref="x" * 300)], config):
         for obj in (clone.deployment, *clone.services):
-            kubernetes_validate.validate(obj, "1.33", strict=True)
+            assert_valid(obj)
 
 
 def test_inputs_are_not_mutated(origin: Origin, services: list[dict[str, Any]]) -> None:
@@ -256,3 +277,16 @@ def test_config_without_containers_leaves_images_alone(origin: Origin) -> None:
     config = OriginConfig(repository=parse_origin_config(origin()).repository, containers=())
     clone = clone_deployment(origin(), pr(), config)
     assert clone["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4.2")
+
+
+def test_deployed_pull_requests_reads_back_what_we_wrote(origin: Origin, services: list[dict[str, Any]]) -> None:
+    config = parse_origin_config(origin())
+    ours = [c.deployment for c in desired_clones(origin(), services, [pr(3), pr(4, sha="f" * 40)], config)]
+    foreign = copy.deepcopy(ours[0])
+    foreign["metadata"]["labels"][contract.ORIGIN_LABEL] = "cart"
+    service = clone_services(origin(), services, pr(3), config)[0]
+    deployed = deployed_pull_requests([*ours, foreign, service, origin()], "echo")
+    assert {n: (p.head_sha, p.head_ref) for n, p in deployed.items()} == {
+        3: (SHA, "feature/Fancy thing"),
+        4: ("f" * 40, "feature/Fancy thing"),
+    }
