@@ -202,9 +202,9 @@ def default_route(*, origin_service: str, namespace: str, origin_ports: Sequence
 
 def _new_name(virtual_services: Sequence[dict[str, Any]], *, origin_service: str, namespace: str) -> str:
     taken = {_name(vs) for vs in virtual_services if _namespace(vs, namespace) == namespace}
-    if origin_service not in taken:
-        return origin_service
-    return f"{origin_service}-{SERVICE_ROUTER_MANAGER}"
+    names = [origin_service, f"{origin_service}-{SERVICE_ROUTER_MANAGER}"]
+    names += (f"{origin_service}-{SERVICE_ROUTER_MANAGER}-{i}" for i in range(2, len(taken) + 3))
+    return next(name for name in names if name not in taken)
 
 
 def plan_virtual_service(

@@ -759,3 +759,13 @@ def test_own_virtual_service_with_routes_added_by_someone_is_kept() -> None:
     assert result.action == "update"
     assert route_names(result.virtual_service) == ["billing", "default"]
     assert any("kept" in w for w in result.warnings)
+
+
+def test_created_name_avoids_every_taken_name() -> None:
+    taken = [vs(name, hosts=("unrelated",)) for name in ("echo", "echo-service-router", "echo-service-router-2")]
+    result = plan_virtual_service(
+        origin_service=ORIGIN, namespace=NS, origin_ports=(8080,), clones=[clone(1)], virtual_services=taken
+    )
+    assert result.action == "create"
+    assert result.virtual_service is not None
+    assert result.virtual_service["metadata"]["name"] == "echo-service-router-3"
