@@ -91,7 +91,7 @@ class Manager:
         self._runnables: list[tuple[str, Runnable]] = []
         self._ready = threading.Event()
         self._failed: list[str] = []
-        self.ports: dict[str, int] = {}
+        self._servers: list[Any] = []
 
     def informer(self, resource: Resource, *, label_selector: str | None = None) -> InformerGroup:
         namespaces: Sequence[str | None] = self.namespaces or (None,)
@@ -163,20 +163,18 @@ class Manager:
             thread.join(timeout=30)
         for group in self._groups:
             group.stop()
+        health.shutdown(self._servers)
         code = 1 if self._failed else 0
         log.info("stopped", exit_code=code)
         return code
 
     def _serve_endpoints(self) -> None:
-        registry = self.metrics.registry
-        if self.metrics_bind_address == self.health_probe_bind_address:
-            _, port = health.serve(self.metrics_bind_address, registry=registry, ready=self.is_ready)
-            self.ports = {"metrics": port, "health": port}
-        else:
-            _, metrics_port = health.serve(self.metrics_bind_address, registry=registry, ready=self.is_ready)
-            _, health_port = health.serve(self.health_probe_bind_address, registry=registry, ready=self.is_ready)
-            self.ports = {"metrics": metrics_port, "health": health_port}
-        log.info("serving metrics and probes", **{f"{k}_port": v for k, v in self.ports.items()})
+        self._servers = health.serve_endpoints(
+            metrics_bind_address=self.metrics_bind_address,
+            health_probe_bind_address=self.health_probe_bind_address,
+            registry=self.metrics.registry,
+            ready=self.is_ready,
+        )
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 
 from controller_common import contract, events, metrics, objects
-from controller_common.addresses import parse_bind_address
 from controller_common.engine import Controller
+from controller_common.health import parse_bind_address
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient
 from controller_common.logging import configure_logging
 from controller_common.manager import InformerGroup, Manager
