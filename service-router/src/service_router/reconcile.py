@@ -20,7 +20,7 @@ import structlog
 from controller_common import contract, errors, objects
 from controller_common.kube import SERVICES, KubeClient, Resource
 from service_router.metrics import RouterMetrics
-from service_router.routes import Clone, VirtualServicePlan, plan_virtual_service
+from service_router.routes import Clone, VirtualServicePlan, plan_virtual_services
 
 log = structlog.get_logger(__name__)
 
@@ -83,11 +83,10 @@ class RouteReconciler:
                 self._add_finalizer(service)
 
         origin_service = self.services.get(key)
-        origin_ports = _ports(origin_service) if origin_service else ()
-        plan = plan_virtual_service(
+        plans = plan_virtual_services(
             origin_service=origin,
             namespace=namespace,
-            origin_ports=origin_ports,
+            origin_ports=_ports(origin_service) if origin_service else (),
             clones=[
                 Clone(service=objects.name(s), namespace=namespace, origin_service=origin, ports=_ports(s))
                 for s in live
@@ -95,32 +94,41 @@ class RouteReconciler:
             virtual_services=self.virtual_services.list_namespace(namespace),
             api_version=self.virtual_service_resource.api_version,
         )
-        for warning in plan.warnings:
-            log.warning("virtual service warning", origin=key, warning=warning)
-            for service in live:
-                self.record_event(service, reason="RoutingWarning", message=warning, event_type="Warning")
-        self._apply(plan, key)
-        self.metrics.managed_routes.labels(namespace=namespace, origin=origin).set(len(plan.managed_routes))
-        if plan.action != "none":
-            routed = set(plan.routed_clones)
-            for service in live:
-                if objects.name(service) in routed:
-                    header = contract.routing_header(origin, namespace)
-                    value = contract.routing_value(objects.name(service), namespace)
-                    self.record_event(service, reason="Routed", message=f"requests with {header}: {value} reach it")
-        if live and not plan.routed_clones and plan.virtual_service is None:
-            for service in live:
-                self.record_event(
-                    service,
-                    reason="NoVirtualService",
-                    message="no VirtualService to route through",
-                    event_type="Warning",
-                )
+        for plan in plans:
+            self._apply(plan, key)
+        mesh = plans[0]
+        self._report(origin, namespace, live, plans)
+        self.metrics.managed_routes.labels(namespace=namespace, origin=origin).set(len(mesh.managed_routes))
         # Only once the route is gone may the Service go: release our finalizer last.
         for service in leaving:
             self._remove_finalizer(service)
             self.record_event(service, reason="Unrouted", message=f"route to {objects.name(service)} removed")
         log.info("reconciled", origin=key, action=plan.action, clones=len(live), leaving=len(leaving))
+
+    def _report(
+        self, origin: str, namespace: str, live: list[dict[str, Any]], plans: Sequence[VirtualServicePlan]
+    ) -> None:
+        """Events on the clone Services: what a person running ``kubectl describe svc`` should see."""
+        header = contract.routing_header(origin, namespace)
+        for plan in plans:
+            for warning in plan.warnings:
+                log.warning("virtual service warning", origin=f"{namespace}/{origin}", warning=warning)
+                for service in live:
+                    self.record_event(service, reason="RoutingWarning", message=warning, event_type="Warning")
+            if plan.action == "none":
+                continue
+            for service in live:
+                if objects.name(service) in plan.routed_clones:
+                    value = contract.routing_value(objects.name(service), namespace)
+                    self.record_event(service, reason="Routed", message=f"requests with {header}: {value} reach it")
+        if not any(plan.routed_clones for plan in plans):
+            for service in live:
+                self.record_event(
+                    service,
+                    reason="NotRouted",
+                    message="no VirtualService route reaches this clone",
+                    event_type="Warning",
+                )
 
     def _apply(self, plan: VirtualServicePlan, key: str) -> None:
         if plan.action == "none" or plan.virtual_service is None:
