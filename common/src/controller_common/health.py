@@ -104,15 +104,15 @@ def serve(
     registry: CollectorRegistry | None,
     ready: Check | None,
     healthy: Check = lambda: True,
-) -> tuple[ThreadingHTTPServer | None, int | None]:
+) -> tuple[ThreadingHTTPServer | None, int]:
     """Serve ``/metrics`` (if ``registry``) and the probes (if ``ready``) on ``bind_address``.
 
-    Returns ``(server, port)``, or ``(None, None)`` when the address disables serving.
+    Returns ``(server, port)``, or ``(None, 0)`` when the address disables serving.
     Stop with ``server.shutdown(); server.server_close()``.
     """
     address = parse_bind_address(bind_address)
     if address is None:
-        return None, None
+        return None, 0
     routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {}
     if registry is not None:
         routes["/metrics"] = _metrics(registry)
@@ -141,14 +141,14 @@ def serve_endpoints(
     same = metrics_bind_address.strip() == health_probe_bind_address.strip()
     if same:
         server, port = serve(metrics_bind_address, registry=registry, ready=ready, healthy=healthy)
-        return [(server, port)] if server is not None and port is not None else []
+        return [(server, port)] if server is not None else []
     started: list[tuple[ThreadingHTTPServer, int]] = []
     for address, reg, rdy in (
         (metrics_bind_address, registry, None),
         (health_probe_bind_address, None, ready),
     ):
         server, port = serve(address, registry=reg, ready=rdy, healthy=healthy)
-        if server is not None and port is not None:
+        if server is not None:
             started.append((server, port))
     return started
 

@@ -89,7 +89,7 @@ def test_a_raising_check_is_not_ready(servers: list[tuple[object, int]]) -> None
 
 
 def test_disabled_address_serves_nothing() -> None:
-    assert health.serve("0", registry=CollectorRegistry(), ready=lambda: True) == (None, None)
+    assert health.serve("0", registry=CollectorRegistry(), ready=lambda: True) == (None, 0)
 
 
 def test_serve_endpoints_shares_one_server_for_equal_addresses(
