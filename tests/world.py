@@ -70,6 +70,7 @@ class World:
         self.kube.apply_crd_files(paths)
         self.github = GitHubApiServer().start()
         self.github.add_token(TOKEN, login="developer")
+        self.github.add_org(OWNER, members=["developer"])
         self.client = KubeClient.from_environment(str(self.kubeconfig))
         return self
 
