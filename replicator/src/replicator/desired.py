@@ -7,16 +7,19 @@ dicts ready to create come out. The guarantees, each enforced here rather than h
   annotations, the origin's ownerReferences, cluster IPs, node ports, load-balancer fields), and
   no replication opt-in annotation, so a clone is never itself an origin.
 * **Label rewriting.** Every pod-template label that *any* Service in the namespace selects on
-  gets the value ``<value>-pr<N>`` on the clone's pods; ``version`` becomes ``pr-<N>`` (Istio's
-  telemetry shows the clone as its own version); every other label is kept, so mesh policies and
-  tooling that select workloads by label (AuthorizationPolicy, Sidecar, PodMonitor...) still
-  apply. The clone's pods also get ``contract.CLONE_LABEL: <clone name>``, which is the clone
-  Deployment's and clone Services' whole selector. Rewriting keys selected by *every* Service,
+  gets the value ``<value>-pr<N>`` on the clone's pods; ``version`` (and Istio's other revision
+  labels when present) becomes ``pr-<N>``, so telemetry shows the clone as its own version;
+  every other label is kept, so mesh policies and tooling that select workloads by label
+  (AuthorizationPolicy, Sidecar, PodMonitor...) still apply. The clone's pods also get
+  ``contract.CLONE_LABEL: <clone name>``, which is the clone Deployment's and clone Services'
+  whole selector. Rewriting keys selected by *every* Service,
   not only the cloned ones, means a Service selecting a subset of the origin's labels can never
   pick up a clone pod. After building, each origin Service's selector is checked against the
   clone pod labels and a :class:`CloneError` is raised if one would still match.
+* Scheduling rules that refer to the origin's own pods (pod (anti-)affinity, topology spread)
+  are retargeted to the clone's own pods; rules about other workloads are kept as they are.
 * Replicas come from the configuration (default 1), never from the origin's (HPA-driven) count.
-* Ownership: managed-by/origin/PR/clone labels, repository and head-SHA annotations and an
+* Ownership: managed-by/origin/PR/clone labels, origin/repository/head-SHA annotations and an
   ownerReference to the origin (and, once known, from each clone Service to its clone Deployment).
 """
 
@@ -69,6 +72,8 @@ SERVICE_SPEC_DROPPED = (
     "ipFamilyPolicy",
 )
 VERSION_LABEL = "version"
+REVISION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version")
+"""Istio reads the canonical revision from these before ``version``: set to ``pr-<N>`` when present."""
 CLONE_REVISION_HISTORY_LIMIT = 2
 """Every push rolls a clone; a short history keeps old ReplicaSets from piling up per PR."""
 
@@ -139,6 +144,9 @@ def clone_pod_labels(
         for key, value in _pod_labels(origin).items()
     }
     labels[VERSION_LABEL] = f"pr-{pr_number}"
+    for key in REVISION_LABELS:
+        if key in labels and key not in selected_keys:
+            labels[key] = f"pr-{pr_number}"
     labels[contract.ORIGIN_LABEL] = contract.label_value(str(_meta(origin)["name"]))
     labels[contract.PULL_REQUEST_LABEL] = str(pr_number)
     labels[contract.CLONE_LABEL] = clone
@@ -149,6 +157,59 @@ def clone_pod_labels(
                 f"(its selector uses labels the replicator sets); change that Service's selector"
             )
     return labels
+
+
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Full ``LabelSelector`` semantics (matchLabels and matchExpressions); an empty selector matches all."""
+    if selector is None:
+        return False
+    if not _subset_of(selector.get("matchLabels") or {}, labels):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _subset_of(wanted: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _pod_selectors(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod-label selectors inside a pod spec: (anti-)affinity terms and topology spread constraints."""
+    holders: list[dict[str, Any]] = []
+    affinity = pod_spec.get("affinity") or {}
+    for kind in ("podAffinity", "podAntiAffinity"):
+        terms = affinity.get(kind) or {}
+        holders.extend(terms.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+        holders.extend(
+            weighted["podAffinityTerm"]
+            for weighted in terms.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+            if weighted.get("podAffinityTerm")
+        )
+    holders.extend(pod_spec.get("topologySpreadConstraints") or [])
+    return [h for h in holders if h.get("labelSelector") is not None]
+
+
+def _retarget_self_selectors(pod_spec: dict[str, Any], origin_labels: Mapping[str, str], clone: str) -> None:
+    """Scheduling rules about "pods like me" keep meaning that: they now name the clone's own pods.
+
+    Left as they were, an origin's required anti-affinity (one pod per node) would keep a clone
+    pod off every node running the origin, and its spread constraints would count the wrong pods.
+    Selectors about other workloads are left untouched.
+    """
+    for holder in _pod_selectors(pod_spec):
+        if label_selector_matches(holder["labelSelector"], origin_labels) and (
+            holder["labelSelector"].get("matchLabels") or holder["labelSelector"].get("matchExpressions")
+        ):
+            holder["labelSelector"] = {"matchLabels": {contract.CLONE_LABEL: clone}}
 
 
 def _ownership_labels(origin_name: str, pr_number: int, clone: str) -> dict[str, str]:
@@ -218,6 +279,7 @@ def clone_deployment(
     }
     annotations[contract.CLONE_REPOSITORY_ANNOTATION] = config.repository.html_url
     annotations[contract.CLONE_HEAD_SHA_ANNOTATION] = pr.head_sha
+    annotations[contract.CLONE_ORIGIN_ANNOTATION] = origin_name
     metadata: dict[str, Any] = {
         "name": clone,
         "labels": _object_labels(origin, _ownership_labels(origin_name, pr.number, clone)),
@@ -239,6 +301,7 @@ def clone_deployment(
     template_meta.pop("creationTimestamp", None)
     template_meta["labels"] = clone_pod_labels(origin, services, pr.number)
     pod_spec = template.setdefault("spec", {})
+    _retarget_self_selectors(pod_spec, _pod_labels(origin), clone)
 
     pull_always = not is_pinned(config.image_template)
     extra_env = (
@@ -282,6 +345,7 @@ def clone_services(
         }
         annotations[contract.ORIGIN_SERVICE_ANNOTATION] = service_name
         annotations[contract.CLONE_REPOSITORY_ANNOTATION] = config.repository.html_url
+        annotations[contract.CLONE_ORIGIN_ANNOTATION] = origin_name
         metadata: dict[str, Any] = {
             "name": contract.clone_name(service_name, pr.number),
             "labels": _object_labels(service, _ownership_labels(origin_name, pr.number, clone)),

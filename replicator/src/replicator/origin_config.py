@@ -49,6 +49,7 @@ WRITTEN_ANNOTATIONS = frozenset(
     {
         contract.CLONE_REPOSITORY_ANNOTATION,
         contract.CLONE_HEAD_SHA_ANNOTATION,
+        contract.CLONE_ORIGIN_ANNOTATION,
         contract.CLONE_SPEC_HASH_ANNOTATION,
     }
 )

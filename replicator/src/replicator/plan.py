@@ -77,9 +77,24 @@ def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
 def is_managed_clone(obj: Mapping[str, Any], origin_name: str) -> bool:
     """The object was made by the replicator as a clone of the origin named ``origin_name``."""
     labels = _labels(obj)
-    return labels.get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER and labels.get(
-        contract.ORIGIN_LABEL
-    ) == contract.label_value(origin_name)
+    return (
+        labels.get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER
+        and labels.get(contract.ORIGIN_LABEL) == contract.label_value(origin_name)
+        and _annotations(obj).get(contract.CLONE_ORIGIN_ANNOTATION, origin_name) == origin_name
+    )
+
+
+def origin_name_of(obj: Mapping[str, Any]) -> str | None:
+    """The origin Deployment a clone belongs to, or None when the object is not one of our clones.
+
+    Read from ``CLONE_ORIGIN_ANNOTATION`` (the full name); the origin label is only a fallback
+    because it is hashed when the name exceeds 63 characters.
+    """
+    labels = _labels(obj)
+    if labels.get(contract.MANAGED_BY_LABEL) != contract.REPLICATOR_MANAGER:
+        return None
+    name = _annotations(obj).get(contract.CLONE_ORIGIN_ANNOTATION) or labels.get(contract.ORIGIN_LABEL)
+    return str(name) if name else None
 
 
 def spec_hash(obj: Mapping[str, Any]) -> str:

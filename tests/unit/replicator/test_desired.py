@@ -18,6 +18,7 @@ from replicator.desired import (
     clone_services,
     deployed_pull_requests,
     desired_clones,
+    label_selector_matches,
     origin_services,
     selects,
 )
@@ -134,6 +135,7 @@ def test_clone_deployment_strips_server_fields_and_sets_ours(origin: Origin, ser
         "team.example.com/owner": "payments",
         contract.CLONE_REPOSITORY_ANNOTATION: "https://github.com/org/repo",
         contract.CLONE_HEAD_SHA_ANNOTATION: SHA,
+        contract.CLONE_ORIGIN_ANNOTATION: "echo",
     }
     assert not is_opted_in(clone)
     assert meta["ownerReferences"] == [
@@ -203,6 +205,7 @@ def test_clone_services_are_cluster_ip_and_stripped(origin: Origin, services: li
         assert meta["annotations"] == {
             contract.ORIGIN_SERVICE_ANNOTATION: name.removesuffix("-pr42"),
             contract.CLONE_REPOSITORY_ANNOTATION: "https://github.com/org/repo",
+            contract.CLONE_ORIGIN_ANNOTATION: "echo",
             "networking.istio.io/exportTo": ".",
         }
         assert meta["labels"][contract.MANAGED_BY_LABEL] == contract.REPLICATOR_MANAGER
@@ -290,3 +293,72 @@ def test_deployed_pull_requests_reads_back_what_we_wrote(origin: Origin, service
         3: (SHA, "feature/Fancy thing"),
         4: ("f" * 40, "feature/Fancy thing"),
     }
+
+
+SELF = {"matchLabels": {"app": "echo"}}
+OTHER = {"matchLabels": {"app": "redis"}}
+SELF_EXPR = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]}
+CLONE_SELF = {"matchLabels": {contract.CLONE_LABEL: "echo-pr42"}}
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [(SELF, CLONE_SELF), (SELF_EXPR, CLONE_SELF), (OTHER, OTHER), ({}, {})],
+    ids=["own-pods-match-labels", "own-pods-match-expressions", "other-workload-kept", "empty-selector-kept"],
+)
+def test_scheduling_rules_about_own_pods_follow_the_clone(
+    origin: Origin, services: list[dict[str, Any]], selector: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    deployment = origin()
+    deployment["spec"]["template"]["spec"]["affinity"] = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": copy.deepcopy(selector), "topologyKey": "kubernetes.io/hostname"}
+            ],
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 1, "podAffinityTerm": {"labelSelector": copy.deepcopy(selector), "topologyKey": "zone"}}
+            ],
+        }
+    }
+    deployment["spec"]["template"]["spec"]["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": copy.deepcopy(selector),
+        }
+    ]
+    clone = clone_deployment(deployment, pr(), parse_origin_config(deployment), services=services)
+    pod = clone["spec"]["template"]["spec"]
+    anti = pod["affinity"]["podAntiAffinity"]
+    assert anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"] == expected
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["labelSelector"] == expected
+    assert pod["topologySpreadConstraints"][0]["labelSelector"] == expected
+    assert_valid(clone)
+
+
+@pytest.mark.parametrize(
+    ("selector", "matches"),
+    [
+        ({"matchLabels": {"app": "echo"}}, True),
+        ({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["echo"]}]}, False),
+        ({"matchExpressions": [{"key": "app", "operator": "Exists"}]}, True),
+        ({"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}, True),
+        ({"matchExpressions": [{"key": "zone", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}, False),
+        (None, False),
+    ],
+    ids=["labels", "not-in", "exists", "does-not-exist", "exists-missing", "in-other", "none"],
+)
+def test_label_selector_matches(selector: dict[str, Any] | None, matches: bool) -> None:
+    assert label_selector_matches(selector, {"app": "echo", "tier": "web"}) is matches
+
+
+def test_istio_revision_labels_name_the_pull_request(origin: Origin, services: list[dict[str, Any]]) -> None:
+    deployment = origin()
+    deployment["spec"]["template"]["metadata"]["labels"].update(
+        {"service.istio.io/canonical-revision": "v1", "app.kubernetes.io/version": "1.4.2"}
+    )
+    labels = clone_pod_labels(deployment, services, 5)
+    assert labels["service.istio.io/canonical-revision"] == labels["app.kubernetes.io/version"] == "pr-5"
+    assert labels["version"] == "pr-5"

@@ -11,7 +11,7 @@ import pytest
 from controller_common import contract
 from replicator.desired import desired_clones
 from replicator.origin_config import parse_origin_config
-from replicator.plan import Conflict, is_managed_clone, object_key, plan, stamped
+from replicator.plan import Conflict, is_managed_clone, object_key, origin_name_of, plan, stamped
 from replicator.pull_request import PullRequest
 
 Origin = Callable[..., dict[str, Any]]
@@ -219,3 +219,35 @@ def test_is_managed_clone(labels: dict[str, str], origin_name: str, expected: bo
 def test_objects_without_kind_are_refused() -> None:
     with pytest.raises(ValueError, match="has no kind"):
         object_key({"metadata": {"name": "x"}})
+
+
+def test_long_origin_names_are_told_apart_by_the_origin_annotation(origin: Origin) -> None:
+    """Two origins whose hashed origin labels collide can still not prune each other's clones."""
+    long_name = "o" * 80
+    deployment = origin()
+    deployment["metadata"]["name"] = long_name
+    clone = server_defaulted(desired(deployment, [], [pr(1)])[0])
+    assert origin_name_of(clone) == long_name
+    assert is_managed_clone(clone, long_name)
+    impostor = copy.deepcopy(clone)
+    impostor["metadata"]["annotations"][contract.CLONE_ORIGIN_ANNOTATION] = "someone-else"
+    assert not is_managed_clone(impostor, long_name)
+    assert plan([], [impostor], origin_name=long_name).deletes == ()
+
+
+@pytest.mark.parametrize(
+    ("labels", "annotations", "expected"),
+    [
+        ({contract.MANAGED_BY_LABEL: "replicator", contract.ORIGIN_LABEL: "echo"}, {}, "echo"),
+        (
+            {contract.MANAGED_BY_LABEL: "replicator", contract.ORIGIN_LABEL: "hashed-1234"},
+            {contract.CLONE_ORIGIN_ANNOTATION: "the-full-name"},
+            "the-full-name",
+        ),
+        ({contract.ORIGIN_LABEL: "echo"}, {contract.CLONE_ORIGIN_ANNOTATION: "echo"}, None),
+        ({contract.MANAGED_BY_LABEL: "replicator"}, {}, None),
+    ],
+    ids=["label-fallback", "annotation-wins", "not-ours", "no-origin"],
+)
+def test_origin_name_of(labels: dict[str, str], annotations: dict[str, str], expected: str | None) -> None:
+    assert origin_name_of({"metadata": {"labels": labels, "annotations": annotations}}) == expected
