@@ -117,5 +117,6 @@ def label_value(text: str) -> str:
     stem = text[: DNS1123_LABEL_MAX - len(digest) - 1].rstrip("-_.")
     return f"{stem}-{digest}"
 
+
 CLONE_ORIGIN_ANNOTATION = REPLICATION_PREFIX + "origin"
 """On a clone: the origin Deployment's full name (the origin label may be hashed to fit 63)."""
