@@ -1,0 +1,38 @@
+"""An emulated GitHub REST API (the GitHub Enterprise ``/api/v3`` path) for tests and the demo.
+
+A real HTTP server on 127.0.0.1 that PyGithub and ``requests`` use unchanged::
+
+    from github import Auth, Github
+    from emulators.github_api import GitHubApiServer
+
+    with GitHubApiServer(rate_limit=5000) as gh:          # starts; port 0 = ephemeral
+        gh.add_token("token-alice", login="alice")
+        g = Github(base_url=gh.api_url, auth=Auth.Token("token-alice"))
+        repo = g.get_user().create_repo("shop")           # has branch main with one commit
+        main = repo.get_branch("main").commit.sha
+
+Pushing a commit as a person would (GitHub refuses a pull request with no commits between base
+and head, and so does the emulator)::
+
+    commit = requests.post(f"{gh.api_url}/repos/alice/shop/git/commits", headers=auth,
+                           json={"message": "m", "tree": "any", "parents": [main]}).json()
+    repo.create_git_ref("refs/heads/feature", commit["sha"])          # new branch
+    repo.get_git_ref("heads/feature").edit(new_sha, force=False)       # later pushes
+    sha = gh.push("alice", "shop", "feature")                          # same thing in one call
+    pr = repo.create_pull(base="main", head="feature", title="t", draft=True)
+
+Test controls (Python, not HTTP): ``add_token``, ``add_org``, ``request_log`` /
+``clear_request_log``, ``faults`` (``inject``, ``latency_seconds``, ``drop_webhooks``, ``clear``),
+``set_rate_limit``, ``deliveries`` / ``wait_for_webhooks``, ``push``, ``repo``, ``stop``.
+Run in the foreground with ``python -m emulators.github_api --port 0 --token T:login``.
+
+Emulator extensions (not on GitHub): ``POST /repos/{o}/{r}/pulls/{n}/ready_for_review`` and
+``.../convert_to_draft`` (GitHub has these only in GraphQL, which is also answered for PyGithub's
+``mark_ready_for_review()`` / ``convert_to_draft()`` at ``/api/graphql``). Organizations are
+created on first ``POST /orgs/{org}/repos``; check runs accept any token (GitHub: Apps only).
+"""
+
+from .server import GitHubApiServer, RequestRecord
+from .webhooks import Delivery
+
+__all__ = ["Delivery", "GitHubApiServer", "RequestRecord"]

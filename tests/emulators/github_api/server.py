@@ -1,0 +1,326 @@
+"""The HTTP server: authentication, faults, rate limits, conditional requests, routing, logging.
+
+``GitHubApiServer`` is the public face of the emulator (see the package docstring). Each request
+goes through, in order: path prefix (``/api/v3`` as on GitHub Enterprise), credentials (unknown
+token -> 401), injected latency and faults, the rate limit (403 when exhausted), the handler
+under the store's lock, then ETag / 304 and the rate-limit headers. Every request is recorded in
+``request_log`` with whether it counted against the rate limit and whether it was an ETag hit.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from . import routes_checks, routes_pulls, routes_repos  # noqa: F401  (register routes)
+from .errors import ApiError
+from .faults import Faults
+from .http_policy import RateLimiter, etag, etag_matches, paginate
+from .model import Repo, http_date, make_sha
+from .routes_graphql import graphql
+from .routing import Ctx, Response, resolve
+from .serializers import Urls
+from .store import Event, Store
+from .webhooks import Delivery, WebhookDispatcher
+
+API_PREFIX = "/api/v3"
+GRAPHQL_PATH = "/api/graphql"
+
+
+@dataclass
+class RequestRecord:
+    """``path`` is relative to the API root (``/repos/o/r/pulls``); ``query`` keeps the first values."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    token: str | None
+    login: str | None
+    counted_against_rate_limit: bool
+    etag_hit: bool
+    at: float = field(default_factory=time.time)
+
+
+class GitHubApiServer:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, rate_limit: int = 5000) -> None:
+        self.host = host
+        self.port = port
+        self.faults = Faults()
+        self.rate_limiter = RateLimiter(rate_limit)
+        self.webhooks = WebhookDispatcher(self.faults)
+        self.store = Store(emit=self._on_event)
+        self.tokens: dict[str, str] = {}
+        self.request_log: list[RequestRecord] = []
+        self._log_lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> GitHubApiServer:
+        emulator = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.emulator = emulator
+        self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self.webhooks.start()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="github-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        self.webhooks.stop()
+
+    def __enter__(self) -> GitHubApiServer:
+        return self.start() if self._httpd is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}{API_PREFIX}"
+
+    @property
+    def hook_urls(self) -> Urls:
+        return Urls(api=self.api_url, web=self.url)
+
+    # -- test controls -----------------------------------------------------------------------
+    def add_token(self, token: str, *, login: str) -> None:
+        with self.store.lock:
+            self.store.user(login)
+            self.tokens[token] = login
+
+    def add_org(self, login: str, *, members: list[str] = ()) -> None:  # type: ignore[assignment]
+        with self.store.lock:
+            org = self.store.org(login)
+            org.members.update(members)
+
+    def set_rate_limit(
+        self, token: str | None, *, remaining: int | None = None, reset_in_seconds: float | None = None
+    ) -> None:
+        self.rate_limiter.set(token, remaining=remaining, reset_in_seconds=reset_in_seconds)
+
+    def clear_request_log(self) -> None:
+        with self._log_lock:
+            self.request_log.clear()
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return self.webhooks.deliveries
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
+        """Block until every webhook queued so far was attempted (use instead of sleeping)."""
+        return self.webhooks.wait_idle(timeout)
+
+    def push(self, owner: str, repo: str, branch: str, *, message: str = "change", login: str | None = None) -> str:
+        """Convenience for tests: commit on top of ``branch`` (created from the default branch if
+        missing) and move it, exactly as ``POST git/commits`` + ``PATCH git/refs`` would. Returns the sha."""
+        with self.store.lock:
+            r = self.store.repos[(owner.lower(), repo.lower())]
+            sender = self.store.user(login or r.owner.login)
+            start = r.branches.get(branch, r.branches[r.default_branch])
+            commit = self.store.create_commit(r, message=message, tree=make_sha("tree"), parents=[start], author=sender)
+            if branch in r.branches:
+                self.store.move_branch(r, branch, commit.sha, force=False, sender=sender)
+            else:
+                self.store.create_ref(r, f"refs/heads/{branch}", commit.sha, sender=sender)
+            return commit.sha
+
+    def repo(self, owner: str, name: str) -> Repo:
+        """Direct access to a repository's state (read it under ``store.lock``)."""
+        return self.store.repos[(owner.lower(), name.lower())]
+
+    # -- internals ---------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        self.webhooks.enqueue(event, self.hook_urls)
+
+    def page(self, ctx: Ctx, items: list[Any]) -> Response:
+        url = f"{ctx.urls.api}{ctx.path}"
+        cut = paginate(items, ctx.query, url=url)
+        headers = {"Link": cut.link} if cut.link else {}
+        return Response(body=cut.items, headers=headers)
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._log_lock:
+            self.request_log.append(record)
+
+    def handle(self, req: _Handler) -> None:
+        parsed = urllib.parse.urlsplit(req.path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(parsed.query, keep_blank_values=True).items()}
+        method = req.command
+        length = int(req.headers.get("Content-Length") or 0)
+        raw = req.rfile.read(length) if length else b""
+        host = req.headers.get("Host") or f"{self.host}:{self.port}"
+        urls = Urls(api=f"http://{host}{API_PREFIX}", web=f"http://{host}")
+        is_graphql = parsed.path == GRAPHQL_PATH
+        if not is_graphql and not (parsed.path == API_PREFIX or parsed.path.startswith(API_PREFIX + "/")):
+            self._send(req, 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {})
+            return
+        path = parsed.path if is_graphql else (parsed.path[len(API_PREFIX) :] or "/")
+        token = _token(req.headers.get("Authorization"))
+        login = self.tokens.get(token) if token is not None else None
+        record = RequestRecord(method, path, query, 0, token, login, False, False)
+
+        def finish(status: int, body: Any, headers: dict[str, str], *, counted: bool, hit: bool = False) -> None:
+            record.status, record.counted_against_rate_limit, record.etag_hit = status, counted, hit
+            self._record(record)
+            self._send(req, status, body, headers)
+
+        if token is not None and login is None:
+            finish(
+                401,
+                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+                {},
+                counted=False,
+            )
+            return
+        if self.faults.latency_seconds:
+            time.sleep(self.faults.latency_seconds)
+        rule = self.faults.pick(method, path)
+        if rule is not None:
+            headers = self.rate_limiter.headers(token)
+            message = rule.message or (
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+                if rule.status in (403, 429)
+                else "Server Error"
+            )
+            if rule.retry_after is not None:
+                headers["Retry-After"] = str(rule.retry_after)
+            finish(
+                rule.status,
+                {"message": message, "documentation_url": "https://docs.github.com/rest"},
+                headers,
+                counted=False,
+            )
+            return
+        counted = path not in ("/rate_limit",) and not is_graphql
+        if counted:
+            try:
+                self.rate_limiter.check(token, login)
+            except ApiError as err:
+                finish(err.status, err.body(), self.rate_limiter.headers(token), counted=False)
+                return
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            finish(
+                400,
+                {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/rest"},
+                self.rate_limiter.headers(token),
+                counted=counted,
+            )
+            return
+        user = self.store.users.get(login.lower()) if login else None
+        try:
+            with self.store.lock:
+                if is_graphql and method == "POST":
+                    handler, params = graphql, {}
+                else:
+                    handler, params = resolve(method, path)
+                ctx = Ctx(self, self.store, urls, method, path, params, query, body, token, user)
+                response = handler(ctx)
+                payload = json.dumps(response.body).encode() if response.body is not None else b""
+        except ApiError as err:
+            if counted:
+                self.rate_limiter.spend(token)
+            headers = {**self.rate_limiter.headers(token), **err.headers}
+            finish(err.status, err.body(), headers, counted=counted)
+            return
+        headers = dict(response.headers)
+        if method == "GET" and response.status == 200:
+            tag = etag(payload)
+            headers["ETag"] = tag
+            headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
+            if response.last_modified is not None:
+                headers["Last-Modified"] = http_date(response.last_modified)
+            if etag_matches(req.headers.get("If-None-Match"), tag) or _not_modified_since(
+                req.headers.get("If-None-Match"), req.headers.get("If-Modified-Since"), response.last_modified
+            ):
+                headers.pop("Link", None)
+                finish(304, None, {**self.rate_limiter.headers(token), **headers}, counted=False, hit=True)
+                return
+        if counted:
+            self.rate_limiter.spend(token)
+        headers.update(self.rate_limiter.headers(token))
+        record.status = response.status
+        finish(response.status, payload if response.body is not None else None, headers, counted=counted)
+
+    def _send(self, req: _Handler, status: int, body: Any, headers: dict[str, str]) -> None:
+        if isinstance(body, bytes):
+            data = body
+        elif body is None or status in (204, 304):
+            data = b""
+        else:
+            data = json.dumps(body).encode()
+        req.send_response(status)
+        if data or status not in (204, 304):
+            req.send_header("Content-Type", "application/json; charset=utf-8")
+        req.send_header("Content-Length", str(len(data)))
+        req.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+        req.send_header("X-GitHub-Api-Version-Selected", "2022-11-28")
+        req.send_header("X-GitHub-Request-Id", uuid.uuid4().hex[:16].upper())
+        req.send_header("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
+        for key, value in headers.items():
+            req.send_header(key, value)
+        req.end_headers()
+        if data and req.command != "HEAD":
+            req.wfile.write(data)
+
+
+def _token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def _not_modified_since(if_none_match: str | None, since: str | None, last_modified: float | None) -> bool:
+    """``If-Modified-Since`` applies only without ``If-None-Match`` (RFC 7232 section 6)."""
+    if if_none_match or not since or last_modified is None:
+        return False
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return int(last_modified) <= parsedate_to_datetime(since).timestamp()
+    except (TypeError, ValueError):
+        return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    emulator: GitHubApiServer
+
+    def _dispatch(self) -> None:
+        try:
+            self.emulator.handle(self)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the request log is the record."""
