@@ -6,16 +6,17 @@ dicts ready to create come out. The guarantees, each enforced here rather than h
 * Nothing the server owns is copied (status, uid, resourceVersion, managedFields, revision
   annotations, the origin's ownerReferences, cluster IPs, node ports, load-balancer fields), and
   no replication opt-in annotation, so a clone is never itself an origin.
-* **Label rewriting.** Every pod-template label that *any* Service in the namespace selects on
-  gets the value ``<value>-pr<N>`` on the clone's pods; ``version`` (and Istio's other revision
-  labels when present) becomes ``pr-<N>``, so telemetry shows the clone as its own version;
-  every other label is kept, so mesh policies and tooling that select workloads by label
-  (AuthorizationPolicy, Sidecar, PodMonitor...) still apply. The clone's pods also get
-  ``contract.CLONE_LABEL: <clone name>``, which is the clone Deployment's and clone Services'
-  whole selector. Rewriting keys selected by *every* Service,
-  not only the cloned ones, means a Service selecting a subset of the origin's labels can never
-  pick up a clone pod. After building, each origin Service's selector is checked against the
-  clone pod labels and a :class:`CloneError` is raised if one would still match.
+* **Label rewriting.** For every Service in the namespace that selects the origin's pods, the
+  labels it selects on get the value ``<value>-pr<N>`` on the clone's pods, so that Service
+  misses the clone; Istio's workload name (``app``, ``app.kubernetes.io/name``) is spared when
+  the Service also selects on another label, so the clone shows up in telemetry as a new
+  version of the same app. ``version`` (and Istio's other revision labels when present)
+  becomes ``pr-<N>``. Every other label is kept, so mesh policies and tooling that select
+  workloads by label (AuthorizationPolicy, Sidecar, PodMonitor...) still apply. The clone's
+  pods also get ``contract.CLONE_LABEL: <clone name>``, which is the clone Deployment's and
+  clone Services' whole selector, so each clone Service selects exactly its clone. After
+  building, *every* Service's selector in the namespace is checked against the clone pod
+  labels and a :class:`CloneError` is raised if one would still match.
 * Scheduling rules that refer to the origin's own pods (pod (anti-)affinity, topology spread)
   are retargeted to the clone's own pods; rules about other workloads are kept as they are.
 * Replicas come from the configuration (default 1), never from the origin's (HPA-driven) count.
@@ -72,6 +73,9 @@ SERVICE_SPEC_DROPPED = (
     "ipFamilyPolicy",
 )
 VERSION_LABEL = "version"
+PRESERVED_LABELS = ("app", "app.kubernetes.io/name")
+"""Istio's workload name (canonical service, telemetry ``app``, workload selectors): kept unless a
+Service selects the origin on nothing else."""
 REVISION_LABELS = ("service.istio.io/canonical-revision", "app.kubernetes.io/version")
 """Istio reads the canonical revision from these before ``version``: set to ``pr-<N>`` when present."""
 CLONE_REVISION_HISTORY_LIMIT = 2
@@ -132,12 +136,27 @@ def rewritten_label_value(value: str, pr_number: int) -> str:
     return contract.clone_name(value, pr_number) if value else f"pr{pr_number}"
 
 
+def rewritten_keys(origin: Mapping[str, Any], services: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """Pod labels whose value the clone must change so that no Service selecting the origin selects it.
+
+    For each Service selecting the origin's pods: the keys it selects on, except the workload
+    name labels (``PRESERVED_LABELS``) whenever the Service selects on anything else as well.
+    Each such Service then differs from the clone on at least one key, and ``app`` survives
+    whenever it can.
+    """
+    keys: set[str] = set()
+    for service in origin_services(origin, services):
+        selector_keys = set((service.get("spec") or {}).get("selector") or {})
+        keys |= (selector_keys - set(PRESERVED_LABELS)) or selector_keys
+    return frozenset(keys)
+
+
 def clone_pod_labels(
     origin: Mapping[str, Any], services: Iterable[Mapping[str, Any]], pr_number: int
 ) -> dict[str, str]:
     """The clone's pod labels (see the module docstring for the rule), checked against every Service."""
     namespace_services = _namespace_services(origin, services)
-    selected_keys = {k for s in namespace_services for k in ((s.get("spec") or {}).get("selector") or {})}
+    selected_keys = rewritten_keys(origin, namespace_services)
     clone = contract.clone_name(str(_meta(origin)["name"]), pr_number)
     labels = {
         key: rewritten_label_value(str(value), pr_number) if key in selected_keys else value

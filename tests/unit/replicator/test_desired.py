@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from replicator.desired import (
     desired_clones,
     label_selector_matches,
     origin_services,
+    rewritten_keys,
     selects,
 )
 from replicator.origin_config import OriginConfig, is_opted_in, parse_origin_config
@@ -362,3 +364,59 @@ def test_istio_revision_labels_name_the_pull_request(origin: Origin, services: l
     labels = clone_pod_labels(deployment, services, 5)
     assert labels["service.istio.io/canonical-revision"] == labels["app.kubernetes.io/version"] == "pr-5"
     assert labels["version"] == "pr-5"
+
+
+def _subsets(labels: dict[str, str]) -> list[dict[str, str]]:
+    items = sorted(labels.items())
+    return [dict(c) for r in range(1, len(items) + 1) for c in itertools.combinations(items, r)]
+
+
+@pytest.mark.parametrize(
+    "selector",
+    _subsets({"app": "echo", "tier": "web", "team": "payments", "version": "v1"}),
+    ids=lambda s: "+".join(s),
+)
+def test_every_possible_origin_service_misses_the_clone(origin: Origin, selector: dict[str, str]) -> None:
+    """Whatever subset of the origin's pod labels a Service selects on, it never selects a clone pod."""
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"selector": selector}}
+    deployment = origin()
+    clone = clone_deployment(deployment, pr(), parse_origin_config(deployment), services=[service])
+    assert selects(selector, pod_labels(deployment))
+    assert not selects(selector, pod_labels(clone))
+
+
+def test_our_own_clone_services_do_not_change_the_rewrite(origin: Origin, services: list[dict[str, Any]]) -> None:
+    """Idempotence: the clone Services of a previous reconcile are in the namespace next time."""
+    config = parse_origin_config(origin())
+    first = desired_clones(origin(), services, [pr(1), pr(2)], config)
+    with_clones = services + [s for c in first for s in c.services]
+    again = desired_clones(origin(), with_clones, [pr(1), pr(2)], config)
+    assert again == first
+
+
+def _svc(selector: dict[str, str], name: str = "s") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": {"selector": selector}}
+
+
+@pytest.mark.parametrize(
+    ("selectors", "rewritten"),
+    [
+        ([{"app": "echo", "tier": "web"}], {"tier"}),
+        ([{"app": "echo"}], {"app"}),
+        ([{"app": "echo", "tier": "web"}, {"app": "echo"}], {"app", "tier"}),
+        ([{"app.kubernetes.io/name": "echo", "team": "payments"}], {"team"}),
+        ([{"team": "other"}, {"app": "cart"}], set()),
+        ([], set()),
+    ],
+    ids=["app-spared", "app-alone-rewritten", "both-services", "k8s-name-spared", "unrelated-services", "none"],
+)
+def test_rewritten_keys(origin: Origin, selectors: list[dict[str, str]], rewritten: set[str]) -> None:
+    deployment = origin()
+    deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "echo"
+    services = [_svc(sel, f"s{i}") for i, sel in enumerate(selectors)]
+    assert rewritten_keys(deployment, services) == rewritten
+    labels = clone_pod_labels(deployment, services, 9)
+    origin_labels = pod_labels(deployment)
+    changed = {k for k in origin_labels if labels[k] != origin_labels[k]} - {"version"}
+    assert changed == rewritten
+    assert not any(selects(sel, labels) for sel in selectors)
