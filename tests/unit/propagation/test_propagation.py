@@ -105,9 +105,9 @@ def test_overrides_from_jwt(authorization: str | None, expected: dict[str, str])
     [
         "Bearer a.!!!.c",
         "Bearer a.abcde.c",
-        f"Bearer a.{_b64([1])}.c",
+        f"Bearer a.{_b64([{'service_routers': {}}])}.c",
         f"Bearer a.{_b64({'service_routers': [1]})}.c",
-        "Bearer a." + base64.urlsafe_b64encode(b'{"x": NaN}').decode() + ".c",
+        "Bearer a." + base64.urlsafe_b64encode(b'{"x": NaN, "service_routers": {}}').decode() + ".c",
         "Bearer a." + _b64({"pad": "x" * 8192}) + ".c",
     ],
     ids=["bad-base64-char", "bad-base64-length", "not-an-object", "claim-array", "nan", "too-long"],
