@@ -105,7 +105,7 @@ def _pod_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
 
 
 def is_replicator_managed(obj: Mapping[str, Any]) -> bool:
-    return (_meta(obj).get("labels") or {}).get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER
+    return bool((_meta(obj).get("labels") or {}).get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER)
 
 
 def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:

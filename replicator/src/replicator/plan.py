@@ -13,6 +13,8 @@ quiet and safe:
 * **Prune only our own.** Only objects labelled as managed by the replicator *for this origin*
   are ever deleted.
 * An object already being deleted is left to finish (``pending``); it is recreated afterwards.
+* An update (a PUT) keeps what other controllers added to a clone: finalizers (the
+  service-router's), foreign labels and annotations, the Service's allocated addresses.
 """
 
 from __future__ import annotations
@@ -148,7 +150,17 @@ def _owned_fields_drifted(desired: Mapping[str, Any], existing: Mapping[str, Any
 
 def _update_object(desired: dict[str, Any], existing: Mapping[str, Any]) -> dict[str, Any]:
     update = copy.deepcopy(desired)
-    update["metadata"]["resourceVersion"] = (existing.get("metadata") or {}).get("resourceVersion")
+    have_meta = existing.get("metadata") or {}
+    metadata = update["metadata"]
+    metadata["resourceVersion"] = have_meta.get("resourceVersion")
+    # A PUT replaces the whole object: keep what other controllers put on our clones (the
+    # service-router's finalizer, their labels and annotations); ours win on shared keys.
+    if have_meta.get("finalizers"):
+        metadata["finalizers"] = list(have_meta["finalizers"])
+    for field_name in ("labels", "annotations"):
+        merged = {**(have_meta.get(field_name) or {}), **(metadata.get(field_name) or {})}
+        if merged:
+            metadata[field_name] = merged
     if desired.get("kind") == "Service":
         # Addresses are the server's: carry them over so a PUT never asks to change an immutable field.
         have = existing.get("spec") or {}
@@ -196,7 +208,7 @@ def plan(desired: Iterable[Mapping[str, Any]], existing: Iterable[Mapping[str, A
             updates.append(_update_object(obj, current))
 
     deletes = [
-        obj
+        dict(obj)
         for key, obj in existing_by_key.items()
         if key not in wanted
         and is_managed_clone(obj, origin_name)

@@ -251,3 +251,17 @@ def test_long_origin_names_are_told_apart_by_the_origin_annotation(origin: Origi
 )
 def test_origin_name_of(labels: dict[str, str], annotations: dict[str, str], expected: str | None) -> None:
     assert origin_name_of({"metadata": {"labels": labels, "annotations": annotations}}) == expected
+
+
+def test_an_update_keeps_what_other_controllers_added(origin: Origin, services: list[Obj]) -> None:
+    before = desired(origin(), services[:1], [pr(1)])
+    existing = [server_defaulted(o) for o in before]
+    service = next(o for o in existing if o["kind"] == "Service")
+    service["metadata"]["finalizers"] = [contract.ROUTER_FINALIZER]
+    service["metadata"]["annotations"]["router.example/note"] = "routed"
+    service["metadata"]["labels"][contract.PULL_REQUEST_LABEL] = "999"  # drift in a label we own
+    update = plan(before, existing, origin_name="echo").updates[0]
+    assert update["metadata"]["finalizers"] == [contract.ROUTER_FINALIZER]
+    assert update["metadata"]["annotations"]["router.example/note"] == "routed"
+    assert update["metadata"]["labels"][contract.PULL_REQUEST_LABEL] == "1"
+    assert update["spec"]["clusterIP"] == "10.96.1.2"
