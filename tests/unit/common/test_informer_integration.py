@@ -115,6 +115,8 @@ def test_relists_after_gone_and_reports_deletions_missed_while_down(
     client.create(CONFIGMAPS, configmap("vanishes"))
     inf.start()
     assert inf.wait_for_sync(5)
+    client.create(CONFIGMAPS, configmap("probe"))
+    assert wait_until(lambda: seen.has(("ADDED", "probe"))), "the watch is up, so dropping it is what ends it"
     # Take the watch down and keep it down while the world changes and history is compacted.
     fault = server.faults.inject(verb="watch", resource="configmaps", status=500, rate=1.0)
     server.faults.drop_watches()
@@ -126,5 +128,5 @@ def test_relists_after_gone_and_reports_deletions_missed_while_down(
     )
     fault.remove()
     assert wait_until(lambda: seen.has(("DELETED", "vanishes"), ("ADDED", "appears")))
-    assert inf.keys() == ["default/appears", "default/stays"]
+    assert inf.keys() == ["default/appears", "default/probe", "default/stays"]
     assert metrics.registry.get_sample_value("test_informer_relists_total", {"resource": "configmaps"}) == 2
