@@ -3,6 +3,7 @@ headers and exhaustion, Link pagination, credentials, faults."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -35,6 +36,18 @@ def test_get_answers_etag_and_304_is_free(gh: GitHubApiServer, pulls_url: str) -
     assert int(again.headers["X-RateLimit-Remaining"]) == remaining
     (record,) = gh.request_log
     assert record.etag_hit and not record.counted_against_rate_limit and record.status == 304
+
+
+def test_pygithub_requester_conditional_request_gets_304(gh: GitHubApiServer, alice: Github, pulls_url: str) -> None:
+    """The replicator's polling path: PyGithub's requester with If-None-Match (lists don't send ETags)."""
+    status, headers, data = alice.requester.requestJson("GET", "/repos/alice/shop/pulls", parameters={"per_page": 2})
+    assert status == 200 and len(json.loads(data)) == 2 and 'rel="next"' in headers["link"]
+    status, again, data = alice.requester.requestJson(
+        "GET", "/repos/alice/shop/pulls", parameters={"per_page": 2}, headers={"If-None-Match": headers["etag"]}
+    )
+    assert (status, data) == (304, "")
+    assert again["x-ratelimit-remaining"] == headers["x-ratelimit-remaining"]
+    assert 'rel="next"' in again["link"]
 
 
 def test_etag_changes_when_a_pull_changes(gh: GitHubApiServer, pulls_url: str, repo: Repository) -> None:

@@ -178,6 +178,24 @@ def test_labels_added_and_removed_appear_on_the_pull(repo: Repository) -> None:
     assert err.value.status == 404
 
 
+def test_label_names_with_spaces_round_trip(repo: Repository) -> None:
+    new_branch(repo, "feature")
+    pr = repo.create_pull(base="main", head="feature", title="t")
+    pr.add_to_labels("needs review")
+    pr.remove_from_labels("needs review")
+    assert list(repo.get_pull(pr.number).get_labels()) == []
+
+
+def test_reopen_refused_while_another_pull_is_open_for_the_same_head(repo: Repository) -> None:
+    new_branch(repo, "feature")
+    first = repo.create_pull(base="main", head="feature", title="one")
+    first.edit(state="closed")
+    repo.create_pull(base="main", head="feature", title="two")
+    with pytest.raises(GithubException) as err:
+        first.edit(state="open")
+    assert err.value.status == 422
+
+
 def test_draft_to_ready_and_back_through_graphql(repo: Repository) -> None:
     new_branch(repo, "feature")
     pr = repo.create_pull(base="main", head="feature", title="t", draft=True)

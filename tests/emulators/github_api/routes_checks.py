@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import serializers as s
+from . import serializers_git as g
 from .errors import ApiError, not_found, validation
 from .model import CheckRun, Deployment, DeploymentStatus, Repo, Status, now
 from .routing import Ctx, Response, route
@@ -54,7 +55,7 @@ def create_status(ctx: Ctx) -> Response:
         creator=ctx.me(),
     )
     repo.statuses.setdefault(sha, []).append(status)
-    return Response(201, s.status(status, repo, sha, ctx.urls))
+    return Response(201, g.status(status, repo, sha, ctx.urls))
 
 
 def _latest_per_context(repo: Repo, sha: str) -> list[Status]:
@@ -82,7 +83,7 @@ def combined_status(ctx: Ctx) -> Response:
     return Response(
         body={
             "state": combined_state(statuses),
-            "statuses": [s.status(st, repo, sha, ctx.urls) for st in statuses],
+            "statuses": [g.status(st, repo, sha, ctx.urls) for st in statuses],
             "sha": sha,
             "total_count": len(statuses),
             "repository": s.repo(repo, ctx.urls, with_parent=False),
@@ -97,7 +98,7 @@ def list_statuses(ctx: Ctx) -> Response:
     repo = ctx.repo()
     sha = _sha(ctx, repo, ctx.params["ref"])
     statuses = sorted(repo.statuses.get(sha, []), key=lambda st: st.id, reverse=True)
-    return ctx.server.page(ctx, [s.status(st, repo, sha, ctx.urls) for st in statuses])
+    return ctx.server.page(ctx, [g.status(st, repo, sha, ctx.urls) for st in statuses])
 
 
 def _apply_check(run: CheckRun, body: dict[str, Any]) -> None:
@@ -142,7 +143,7 @@ def create_check_run(ctx: Ctx) -> Response:
     )
     _apply_check(run, ctx.body)
     repo.check_runs[run.id] = run
-    return Response(201, s.check_run(run, repo, ctx.urls))
+    return Response(201, g.check_run(run, repo, ctx.urls))
 
 
 def _check_run(ctx: Ctx, repo: Repo) -> CheckRun:
@@ -158,13 +159,13 @@ def update_check_run(ctx: Ctx) -> Response:
     repo = ctx.repo(push=True)
     run = _check_run(ctx, repo)
     _apply_check(run, ctx.body if isinstance(ctx.body, dict) else {})
-    return Response(body=s.check_run(run, repo, ctx.urls))
+    return Response(body=g.check_run(run, repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}")
 def get_check_run(ctx: Ctx) -> Response:
     repo = ctx.repo()
-    return Response(body=s.check_run(_check_run(ctx, repo), repo, ctx.urls))
+    return Response(body=g.check_run(_check_run(ctx, repo), repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/commits/{ref:path}/check-runs")
@@ -182,7 +183,7 @@ def list_check_runs(ctx: Ctx) -> Response:
             latest[run.name] = run
         runs = list(latest.values())
     runs.sort(key=lambda r: r.id, reverse=True)
-    page = ctx.server.page(ctx, [s.check_run(r, repo, ctx.urls) for r in runs])
+    page = ctx.server.page(ctx, [g.check_run(r, repo, ctx.urls) for r in runs])
     page.body = {"total_count": len(runs), "check_runs": page.body}
     return page
 
@@ -229,7 +230,7 @@ def create_deployment(ctx: Ctx) -> Response:
         ),
     )
     repo.deployments[deployment.id] = deployment
-    return Response(201, s.deployment(deployment, repo, ctx.urls))
+    return Response(201, g.deployment(deployment, repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/deployments")
@@ -239,7 +240,7 @@ def list_deployments(ctx: Ctx) -> Response:
     for key in ("sha", "ref", "task", "environment"):
         if key in ctx.query:
             items = [d for d in items if getattr(d, key) == ctx.query[key]]
-    return ctx.server.page(ctx, [s.deployment(d, repo, ctx.urls) for d in items])
+    return ctx.server.page(ctx, [g.deployment(d, repo, ctx.urls) for d in items])
 
 
 def _deployment(ctx: Ctx, repo: Repo) -> Deployment:
@@ -253,7 +254,7 @@ def _deployment(ctx: Ctx, repo: Repo) -> Deployment:
 @route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}")
 def get_deployment(ctx: Ctx) -> Response:
     repo = ctx.repo()
-    return Response(body=s.deployment(_deployment(ctx, repo), repo, ctx.urls))
+    return Response(body=g.deployment(_deployment(ctx, repo), repo, ctx.urls))
 
 
 @route("DELETE", "/repos/{owner}/{repo}/deployments/{deployment_id}")
@@ -302,7 +303,7 @@ def create_deployment_status(ctx: Ctx) -> Response:
             ):
                 other.statuses.append(DeploymentStatus("inactive", "", "", "", ctx.me(), other.environment))
                 other.updated_at = now()
-    return Response(201, s.deployment_status(status, deployment, repo, ctx.urls))
+    return Response(201, g.deployment_status(status, deployment, repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses")
@@ -310,7 +311,7 @@ def list_deployment_statuses(ctx: Ctx) -> Response:
     repo = ctx.repo()
     deployment = _deployment(ctx, repo)
     items = sorted(deployment.statuses, key=lambda st: st.id, reverse=True)
-    return ctx.server.page(ctx, [s.deployment_status(st, deployment, repo, ctx.urls) for st in items])
+    return ctx.server.page(ctx, [g.deployment_status(st, deployment, repo, ctx.urls) for st in items])
 
 
 @route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}")
@@ -320,4 +321,4 @@ def get_deployment_status(ctx: Ctx) -> Response:
     found = next((st for st in deployment.statuses if str(st.id) == ctx.params["status_id"]), None)
     if found is None:
         raise not_found()
-    return Response(body=s.deployment_status(found, deployment, repo, ctx.urls))
+    return Response(body=g.deployment_status(found, deployment, repo, ctx.urls))

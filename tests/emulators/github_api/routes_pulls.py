@@ -36,7 +36,7 @@ def list_pulls(ctx: Ctx) -> Response:
     # GitHub: "desc when sort is created or sort is not specified, otherwise asc"
     descending = q.get("direction", "desc" if sort == "created" else "asc") == "desc"
     pulls.sort(key=key, reverse=descending)
-    return ctx.server.page(ctx, [s.pull(p, repo, ctx.urls) for p in pulls])
+    return ctx.server.page(ctx, pulls, render=lambda p: s.pull_list_item(p, repo, ctx.urls))
 
 
 @route("POST", "/repos/{owner}/{repo}/pulls")
@@ -199,6 +199,7 @@ def create_comment(ctx: Ctx) -> Response:
     pull = ctx.pull(repo)
     comment = Comment(body=ctx.field("body"), user=ctx.me(), issue_number=pull.number)
     repo.comments[comment.id] = comment
+    pull.touch()  # a new comment bumps the issue's updated_at on GitHub (an edit does not)
     return Response(201, s.comment(comment, repo, ctx.urls))
 
 

@@ -7,6 +7,7 @@ the head of every open pull request on that branch and announces ``synchronize``
 from __future__ import annotations
 
 from . import serializers as s
+from . import serializers_git as g
 from .errors import ApiError, not_found
 from .model import Hook
 from .routing import Ctx, Response, route
@@ -108,7 +109,7 @@ def get_branch(ctx: Ctx) -> Response:
     repo = ctx.repo()
     if ctx.params["branch"] not in repo.branches:
         raise ApiError(404, "Branch not found")
-    return Response(body=s.branch(repo, ctx.params["branch"], ctx.urls))
+    return Response(body=g.branch(repo, ctx.params["branch"], ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/commits/{ref:path}")
@@ -117,7 +118,7 @@ def get_commit(ctx: Ctx) -> Response:
     sha = ctx.store.resolve(repo, ctx.params["ref"])
     if sha is None:
         raise ApiError(422, f"No commit found for SHA: {ctx.params['ref']}")
-    return Response(body=s.commit(repo.commits[sha], repo, ctx.urls))
+    return Response(body=g.commit(repo.commits[sha], repo, ctx.urls))
 
 
 @route("POST", "/repos/{owner}/{repo}/git/commits")
@@ -128,7 +129,7 @@ def create_git_commit(ctx: Ctx) -> Response:
     commit = ctx.store.create_commit(
         repo, message=ctx.field("message"), tree=ctx.field("tree"), parents=parents, author=ctx.me()
     )
-    return Response(201, s.git_commit(commit, repo, ctx.urls))
+    return Response(201, g.git_commit(commit, repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/git/commits/{sha}")
@@ -137,7 +138,7 @@ def get_git_commit(ctx: Ctx) -> Response:
     commit = repo.commits.get(ctx.params["sha"])
     if commit is None:
         raise not_found()
-    return Response(body=s.git_commit(commit, repo, ctx.urls))
+    return Response(body=g.git_commit(commit, repo, ctx.urls))
 
 
 @route("POST", "/repos/{owner}/{repo}/git/refs")
@@ -145,7 +146,7 @@ def create_ref(ctx: Ctx) -> Response:
     repo = ctx.repo(push=True)
     ref = ctx.field("ref")
     ctx.store.create_ref(repo, ref, ctx.field("sha"), sender=ctx.me())
-    return Response(201, s.ref(repo, ref[len("refs/heads/") :], ctx.urls))
+    return Response(201, g.ref(repo, ref[len("refs/heads/") :], ctx.urls))
 
 
 def _branch(ctx: Ctx) -> str:
@@ -158,14 +159,14 @@ def get_ref(ctx: Ctx) -> Response:
     repo = ctx.repo()
     if _branch(ctx) not in repo.branches:
         raise not_found()
-    return Response(body=s.ref(repo, _branch(ctx), ctx.urls))
+    return Response(body=g.ref(repo, _branch(ctx), ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/git/matching-refs/heads/{prefix:path}")
 def matching_refs(ctx: Ctx) -> Response:
     repo = ctx.repo()
     names = sorted(b for b in repo.branches if b.startswith(ctx.params["prefix"]))
-    return Response(body=[s.ref(repo, b, ctx.urls) for b in names])
+    return Response(body=[g.ref(repo, b, ctx.urls) for b in names])
 
 
 @route("PATCH", "/repos/{owner}/{repo}/git/refs/heads/{branch:path}")
@@ -173,7 +174,7 @@ def update_ref(ctx: Ctx) -> Response:
     repo = ctx.repo(push=True)
     force = bool(ctx.field("force", bool, required=False))
     ctx.store.move_branch(repo, _branch(ctx), ctx.field("sha"), force=force, sender=ctx.me())
-    return Response(body=s.ref(repo, _branch(ctx), ctx.urls))
+    return Response(body=g.ref(repo, _branch(ctx), ctx.urls))
 
 
 @route("DELETE", "/repos/{owner}/{repo}/git/refs/heads/{branch:path}")
@@ -205,13 +206,13 @@ def create_hook(ctx: Ctx) -> Response:
     )
     repo.hooks[hook.id] = hook
     ctx.server.webhooks.ping(hook, repo, ctx.server.hook_urls, ctx.me())
-    return Response(201, s.hook(hook, repo, ctx.urls))
+    return Response(201, g.hook(hook, repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/hooks")
 def list_hooks(ctx: Ctx) -> Response:
     repo = ctx.repo(push=True)
-    return ctx.server.page(ctx, [s.hook(h, repo, ctx.urls) for h in repo.hooks.values()])
+    return ctx.server.page(ctx, [g.hook(h, repo, ctx.urls) for h in repo.hooks.values()])
 
 
 @route("GET", "/repos/{owner}/{repo}/hooks/{hook_id}")
@@ -220,7 +221,7 @@ def get_hook(ctx: Ctx) -> Response:
     hook = repo.hooks.get(int(ctx.params["hook_id"])) if ctx.params["hook_id"].isdigit() else None
     if hook is None:
         raise not_found()
-    return Response(body=s.hook(hook, repo, ctx.urls))
+    return Response(body=g.hook(hook, repo, ctx.urls))
 
 
 @route("DELETE", "/repos/{owner}/{repo}/hooks/{hook_id}")

@@ -9,6 +9,7 @@ with the store's lock held, so it may read and change the state freely.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -114,5 +115,5 @@ def resolve(method: str, path: str) -> tuple[Handler, dict[str, str]]:
             continue
         match = pattern.match(path)
         if match:
-            return fn, match.groupdict()
+            return fn, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
     raise not_found()

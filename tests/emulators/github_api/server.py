@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -155,11 +156,13 @@ class GitHubApiServer:
     def _on_event(self, event: Event) -> None:
         self.webhooks.enqueue(event, self.hook_urls)
 
-    def page(self, ctx: Ctx, items: list[Any]) -> Response:
+    def page(self, ctx: Ctx, items: list[Any], render: Callable[[Any], Any] | None = None) -> Response:
+        """One page of ``items`` (rendered after cutting, so big lists stay cheap) with its Link header."""
         url = f"{ctx.urls.api}{ctx.path}"
         cut = paginate(items, ctx.query, url=url)
         headers = {"Link": cut.link} if cut.link else {}
-        return Response(body=cut.items, headers=headers)
+        body = [render(item) for item in cut.items] if render else cut.items
+        return Response(body=body, headers=headers)
 
     def _record(self, record: RequestRecord) -> None:
         with self._log_lock:
@@ -257,7 +260,6 @@ class GitHubApiServer:
             if etag_matches(req.headers.get("If-None-Match"), tag) or _not_modified_since(
                 req.headers.get("If-None-Match"), req.headers.get("If-Modified-Since"), response.last_modified
             ):
-                headers.pop("Link", None)
                 finish(304, None, {**self.rate_limiter.headers(token), **headers}, counted=False, hit=True)
                 return
         if counted:

@@ -277,6 +277,15 @@ class Store:
                 raise custom_validation("PullRequest", "Cannot reopen a merged pull request")
             if pull.head_ref not in pull.head_repo.branches:
                 raise custom_validation("PullRequest", "Cannot reopen: the head branch was deleted")
+            if any(
+                o.state == "open"
+                and o.head_repo is pull.head_repo
+                and o.head_ref == pull.head_ref
+                and o.base_ref == pull.base_ref
+                for o in repo.pulls.values()
+            ):
+                label = f"{pull.head_repo.owner.login}:{pull.head_ref}"
+                raise custom_validation("PullRequest", f"A pull request already exists for {label}.")
             pull.state, pull.closed_at = "open", None
             pull.head_sha = pull.head_repo.branches[pull.head_ref]
             pull.touch()

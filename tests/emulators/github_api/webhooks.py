@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import serializers as s
+from . import serializers_git as g
 from .faults import Faults
 from .model import Hook, Repo
 from .store import Event
@@ -99,7 +100,7 @@ class WebhookDispatcher:
         body_obj = {
             "zen": ZEN,
             "hook_id": hook.id,
-            "hook": s.hook(hook, repo, urls),
+            "hook": g.hook(hook, repo, urls),
             "repository": s.repo(repo, urls),
             "sender": s.user(sender, urls),
         }
