@@ -197,13 +197,18 @@ local function valid_entry(name, value)
   return is_label(sub(rest, 1, origin_length))
 end
 
+-- Client text in a log line: bounded, and nothing that could forge another line.
+local function printable(text)
+  return (string.gsub(sub(tostring(text), 1, 64), "[^%w%-_.]", "?"))
+end
+
 local function parse_claim(claim)
   if type(claim) ~= "table" or getmetatable(claim) ~= OBJECT then return nil, "claim is not an object" end
   local count = 0
   for name, value in next, claim do
     count = count + 1
     if count > MAX_ENTRIES then return nil, "claim has too many entries" end
-    if not valid_entry(name, value) then return nil, "invalid claim entry " .. tostring(name) end
+    if not valid_entry(name, value) then return nil, "invalid claim entry " .. printable(name) end
   end
   return claim
 end
@@ -260,7 +265,7 @@ local function from_baggage(value)
       local raw = trim(sub(pair, eq + 1))
       if find((string.gsub(raw, "%%%x%x", "")), "%", 1, true) then return nil, "bad percent-encoding" end
       local decoded = string.gsub(raw, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end)
-      if not valid_entry(key, decoded) then return nil, "invalid baggage member " .. key end
+      if not valid_entry(key, decoded) then return nil, "invalid baggage member " .. printable(key) end
       if out[key] == nil then count = count + 1 end
       out[key] = decoded
     end

@@ -108,3 +108,18 @@ def test_lua_limits_match_python() -> None:
     }
     for name, value in expected.items():
         assert f"\nlocal {name} = {value}\n" in source, name
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("baggage", "service-router-echo-qa\r\nx-forged: log line" + "x" * 200 + "=nope"),
+        ("authorization", "Bearer a.eyJzZXJ2aWNlX3JvdXRlcnMiOnsiYVxuYiI6IngifX0.c"),
+    ],
+    ids=["baggage-key", "claim-name"],
+)
+def test_warnings_quote_client_text_safely(header: str, value: str, lua_filters: dict[str, LuaFilter]) -> None:
+    """A warning names the bad entry, cut to 64 characters, without CR/LF that could forge log lines."""
+    (warning,) = lua_filters["sidecar"].run([(header, value)]).warnings()
+    assert "\n" not in warning and "\r" not in warning
+    assert len(warning) < 160
