@@ -200,3 +200,11 @@ def test_urls_in_objects_point_at_the_emulator(gh: GitHubApiServer, alice: Githu
     assert body["url"] == f"{pulls_url}/1"
     assert body["head"]["repo"]["url"] == f"{gh.api_url}/repos/alice/shop"
     assert client(gh, ALICE).get_repo("alice/shop").get_pull(1).title == "pr 0"
+
+
+def test_stop_takes_the_api_away_even_from_pooled_connections(gh: GitHubApiServer) -> None:
+    session = requests.Session()
+    assert session.get(f"{gh.api_url}/user", headers=auth()).status_code == 200
+    gh.stop()
+    with pytest.raises(requests.ConnectionError):
+        session.get(f"{gh.api_url}/user", headers=auth(), timeout=5)

@@ -9,7 +9,9 @@ under the store's lock, then ETag / 304 and the rate-limit headers. Every reques
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -60,7 +62,7 @@ class GitHubApiServer:
         self.tokens: dict[str, str] = {}
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -71,8 +73,7 @@ class GitHubApiServer:
             pass
 
         Handler.emulator = emulator
-        self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer((self.host, self.port), Handler)
         self.port = self._httpd.server_address[1]
         self.webhooks.start()
         self._thread = threading.Thread(
@@ -85,6 +86,7 @@ class GitHubApiServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.close_connections()
             self._httpd = None
         self.webhooks.stop()
 
@@ -309,6 +311,35 @@ def _not_modified_since(if_none_match: str | None, since: str | None, last_modif
         return int(last_modified) <= parsedate_to_datetime(since).timestamp()
     except (TypeError, ValueError):
         return False
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Tracks open keep-alive connections so that ``stop()`` really takes the API away: without
+    this a client's pooled connection would go on being served by its handler thread."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
