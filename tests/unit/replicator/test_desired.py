@@ -13,12 +13,14 @@ import pytest
 
 from controller_common import contract
 from replicator.desired import (
-    CloneError,
     clone_deployment,
-    clone_pod_labels,
     clone_services,
     deployed_pull_requests,
     desired_clones,
+)
+from replicator.isolation import (
+    CloneError,
+    clone_pod_labels,
     label_selector_matches,
     origin_services,
     rewritten_keys,
