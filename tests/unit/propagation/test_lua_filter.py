@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import random
 from typing import Any
 
 import pytest
@@ -123,3 +125,90 @@ def test_warnings_quote_client_text_safely(header: str, value: str, lua_filters:
     (warning,) = lua_filters["sidecar"].run([(header, value)]).warnings()
     assert "\n" not in warning and "\r" not in warning
     assert len(warning) < 160
+
+
+_JSON_PIECES = [
+    '{"service_routers": ',
+    '{"service-router-echo-qa": "echo-pr12.qa"}',
+    '"service-router-web-qa"',
+    ': "web-pr3.qa"',
+    ", ",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "\\u0041",
+    "\\ud83d\\ude00",
+    "\\",
+    "1e5",
+    "-0.5",
+    "01",
+    "null",
+    "true",
+    "NaN",
+    " \n",
+    "\t",
+    "é",
+    "\x01",
+]
+_BAGGAGE_PIECES = [
+    "service-router-echo-qa=echo-pr12.qa",
+    "service-router-web-qa",
+    "=",
+    "web-pr3.qa",
+    "%2D",
+    "%2",
+    "%zz",
+    ";ttl=1",
+    ",",
+    " ",
+    "\t",
+    "k=v",
+    "Service-Router-x-qa=a.qa",
+    "echo-pr12.prod",
+]
+
+
+_VALID_PAYLOAD = (
+    '{"sub": "qa", "n": [1, -2.5e3, true, null], '
+    '"service_routers": {"service-router-echo-qa": "echo-pr12.qa", "service-router-web-qa": "web-pr3.qa"}}'
+)
+_VALID_BAGGAGE = "k=v, service-router-echo-qa=echo-pr12.qa;ttl=1,service-router-web-qa=web%2Dpr3.qa"
+
+
+def _mutate(rng: random.Random, text: str, pieces: list[str]) -> str:
+    """Zero to three random edits: delete a span, insert a piece, or replace a span with a piece."""
+    for _ in range(rng.randint(0, 3)):
+        i = rng.randrange(len(text) + 1)
+        j = min(len(text), i + rng.randint(0, 3))
+        edit = rng.choice(["delete", "insert", "replace"])
+        piece = "" if edit == "delete" else rng.choice(pieces)
+        text = text[:i] + piece + text[j if edit != "insert" else i :]
+    return text
+
+
+def _fuzz_inputs(seed: int, count: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    inputs = []
+    for _ in range(count):
+        if rng.random() < 0.5:
+            text = _mutate(rng, _VALID_PAYLOAD, _JSON_PIECES)
+            segment = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+            inputs.append(("authorization", f"Bearer e30.{segment}.c2ln"))
+        else:
+            inputs.append(("baggage", _mutate(rng, _VALID_BAGGAGE, _BAGGAGE_PIECES)))
+    return inputs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lua_and_python_agree_on_random_inputs(seed: int, lua_filters: dict[str, LuaFilter]) -> None:
+    """Beyond the table: random JSON and baggage fragments give the same overrides, or both reject."""
+    parse = {"authorization": propagation.overrides_from_jwt, "baggage": propagation.overrides_from_baggage}
+    for header, value in _fuzz_inputs(seed, 300):
+        try:
+            expected, rejected = parse[header](value), False
+        except propagation.ClaimError:
+            expected, rejected = {}, True
+        run = lua_filters["sidecar"].run([(header, value)])
+        assert (_routing(run.as_dict()), bool(run.warnings())) == (expected, rejected), (header, value, run.logs)
