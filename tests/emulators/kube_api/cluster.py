@@ -1,0 +1,162 @@
+"""``KubeApiServer``: the emulated cluster's public face for tests, the demo and the sandbox.
+
+It wires the store, the registry of kinds, the REST layer, the HTTP server and the in-process
+controllers (garbage collector, deployment controller), and offers test helpers (request log,
+fault injection, object snapshots, compaction) that a real cluster does not have.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import kubeconfig
+from .crds import load_crd_files
+from .deployments import DeploymentController
+from .errors import ApiError
+from .faults import Faults
+from .gc import GarbageCollector
+from .resources import Registry
+from .rest import Api
+from .routing import RequestInfo
+from .server import RequestRecord, _HttpServer
+from .store import Store, Watcher
+
+CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
+
+
+class KubeApiServer:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        history_size: int = 1000,
+        deployment_delay_seconds: float = 0.05,
+        bookmark_interval_seconds: float = 1.0,
+        watch_default_timeout: float = 1800.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.store = Store(history_size)
+        self.registry = Registry()
+        self.api = Api(self.store, self.registry)
+        self.faults = Faults(self._drop_watches)
+        self.bookmark_interval_seconds = bookmark_interval_seconds
+        self.watch_default_timeout = watch_default_timeout
+        self.stopping = False
+        self._log: list[RequestRecord] = []
+        self._log_lock = threading.Lock()
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self.gc = GarbageCollector(self.api)
+        self.deployments = DeploymentController(self.api, deployment_delay_seconds)
+        for name in ("default", "kube-system", "kube-public"):
+            self._create("", "v1", "namespaces", "", {"metadata": {"name": name}})
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> KubeApiServer:
+        self.stopping = False
+        self._httpd = _HttpServer((self.host, self.port), self)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="kube-api-emulator", daemon=True
+        )
+        self._thread.start()
+        self.gc.start()
+        self.deployments.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.store.close_watchers(Watcher.CLOSE)
+        self.gc.stop()
+        self.deployments.stop()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.close_connections()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> KubeApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def write_kubeconfig(self, path: str | Path, token: str = "admin-token") -> Path:
+        return kubeconfig.write(path, self.url, token)
+
+    # --- request pipeline hooks --------------------------------------------------------------
+    def authorize(self, user: str, info: RequestInfo) -> None:
+        """Allow everything; RBAC will raise a 403 ``ApiError`` here."""
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._log_lock:
+            self._log.append(record)
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_request_log(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    def _drop_watches(self) -> None:
+        self.store.close_watchers(Watcher.DROP)
+
+    # --- test helpers --------------------------------------------------------------------------
+    def _create(self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        rt = self.registry.lookup(group, version, plural)
+        assert rt is not None, (group, version, plural)
+        return self.api.create(rt, namespace, body, {})[0]
+
+    def apply_crd(self, crd: dict[str, Any]) -> dict[str, Any]:
+        """Create the CRD, or update it when it exists (like ``kubectl apply``)."""
+        rt = self.registry.lookup(CRD_GROUP, CRD_VERSION, CRD_PLURAL)
+        assert rt is not None
+        body = copy.deepcopy(crd)
+        body.get("metadata", {}).pop("resourceVersion", None)
+        try:
+            return self.api.create(rt, "", body, {})[0]
+        except ApiError as exc:
+            if exc.reason != "AlreadyExists":
+                raise
+        with self.store.lock:
+            current = self.api.get(rt, "", body["metadata"]["name"])
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            return self.api.update(rt, "", body["metadata"]["name"], body, {})[0]
+
+    def apply_crd_files(self, paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+        return [self.apply_crd(doc) for doc in load_crd_files(paths)]
+
+    def objects(self, resource_plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Deep copies of the stored objects of a kind (``deployments`` or ``deployments.apps``)."""
+        keys = self.registry.storage_keys_for(resource_plural) or [resource_plural]
+        if len(keys) > 1:
+            raise ValueError(f"{resource_plural!r} is ambiguous: {keys}")
+        types = self.registry.by_storage_key(keys[0])
+        found = self.store.list(keys[0], namespace)
+        if not types:
+            return copy.deepcopy(found)
+        preferred = sorted(types, key=lambda t: not t.storage_version)[0]
+        return [self.api.out(preferred, o) for o in found]
+
+    def compact(self) -> None:
+        """Forget the watch history: resuming from any earlier resourceVersion now gets 410 Gone."""
+        self.store.compact()
+
+    @property
+    def resource_version(self) -> int:
+        return self.store.resource_version

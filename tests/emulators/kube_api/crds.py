@@ -1,0 +1,84 @@
+"""CustomResourceDefinitions: turning a CRD object into served resource types.
+
+Creating a CRD is how a real cluster learns a new kind, so it is the only way the emulator learns
+one too (``KubeApiServer.apply_crd`` is just a POST). Every served version becomes a
+``ResourceType`` carrying that version's ``openAPIV3Schema``; the status the real
+apiextensions-apiserver reports (NamesAccepted, Established, acceptedNames, storedVersions) is
+filled in at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .resources import ResourceType, version_priority_key
+
+BUNDLED_VIRTUAL_SERVICE_CRD = Path(__file__).parent / "crds" / "virtualservice.yaml"
+
+
+def resource_types(crd: dict[str, Any]) -> tuple[str, list[str], list[ResourceType]]:
+    spec = crd["spec"]
+    names = spec["names"]
+    group = spec["group"]
+    served = [v for v in spec.get("versions") or [] if v.get("served", True)]
+    served.sort(key=lambda v: version_priority_key(v["name"]))
+    types = [
+        ResourceType(
+            group=group,
+            version=v["name"],
+            plural=names["plural"],
+            singular=names.get("singular") or names["kind"].lower(),
+            kind=names["kind"],
+            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+            short_names=tuple(names.get("shortNames") or ()),
+            status_subresource="status" in (v.get("subresources") or {}),
+            builtin=False,
+            categories=tuple(names.get("categories") or ()),
+            schema=(v.get("schema") or {}).get("openAPIV3Schema"),
+            storage_version=bool(v.get("storage")),
+        )
+        for v in served
+    ]
+    return group, [v["name"] for v in served], types
+
+
+def established_status(crd: dict[str, Any], now: str) -> dict[str, Any]:
+    spec = crd["spec"]
+    previous = (crd.get("status") or {}).get("storedVersions") or []
+    storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+    stored = list(dict.fromkeys([*previous, *storage]))
+    return {
+        "acceptedNames": dict(spec["names"]),
+        "conditions": [
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": now,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": now,
+            },
+        ],
+        "storedVersions": stored,
+    }
+
+
+def load_crd_files(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition document in the given (multi-document) YAML files."""
+    found = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for doc in yaml.safe_load_all(fh):
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    found.append(doc)
+    return found

@@ -1,0 +1,328 @@
+"""The HTTP front end: request pipeline, routing to discovery and REST, watch streaming.
+
+A stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive and chunked watch streams, so
+the official clients and kubectl connect unchanged. Each request goes through one pipeline:
+authenticate (any bearer token; the token is the user) -> authorize (a hook, allow-all for now)
+-> fault injection -> handler -> request log. Every error is a ``Status`` object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from . import discovery, tables, watch
+from .errors import ApiError, bad_request, method_not_allowed
+from .routing import RequestInfo, resolve
+
+if TYPE_CHECKING:
+    from .cluster import KubeApiServer
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    verb: str
+    resource: str
+    namespace: str
+    name: str
+    user_agent: str
+    user: str = ""
+    subresource: str = ""
+    at: float = field(default=0.0, compare=False)
+
+    @property
+    def is_write(self) -> bool:
+        return self.verb in ("create", "update", "patch", "delete", "deletecollection")
+
+
+_NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource", details={})
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], owner: KubeApiServer) -> None:
+        self.owner = owner
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.conn_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.conn_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.conn_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read request_log instead
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    # --- pipeline ----------------------------------------------------------------------------
+    def _handle(self) -> None:
+        owner = self.server.owner
+        split = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else b""
+        info = resolve(self.command, split.path, query)
+        self._info = info
+        self._user = self._authenticate()
+        self._status = 0
+        self._recorded = False
+        try:
+            owner.authorize(self._user, info)
+            if owner.faults.latency_seconds:
+                time.sleep(owner.faults.latency_seconds)
+            if info.is_resource:
+                fault = owner.faults.match(info.verb, info.resource)
+                if fault is not None:
+                    raise fault.error(info.resource, info.group, info.name)
+                self._resource(info)
+            else:
+                self._non_resource(split.path)
+        except ApiError as exc:
+            self._send_json(exc.code, exc.status(), exc.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # an emulator bug must still answer like a server
+            self._send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status())
+        finally:
+            if not self._recorded:
+                self._record()
+
+    def _record(self) -> None:
+        info = self._info
+        self._recorded = True
+        self.server.owner._record(
+            RequestRecord(
+                method=self.command,
+                path=urlsplit(self.path).path,
+                query=info.query,
+                status=self._status,
+                verb=info.verb,
+                resource=info.resource,
+                namespace=info.namespace,
+                name=info.name,
+                user_agent=self.headers.get("User-Agent", ""),
+                user=self._user,
+                subresource=info.subresource,
+                at=time.time(),
+            )
+        )
+
+    def _authenticate(self) -> str:
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer ") and auth[7:].strip():
+            return auth[7:].strip()
+        return "system:anonymous"
+
+    def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self._status = code
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _json_body(self) -> Any:
+        ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        try:
+            if ctype in ("application/yaml", "application/apply-patch+yaml"):
+                return yaml.safe_load(self._body or b"null")
+            if ctype != "application/json":  # protobuf / CBOR: clients fall back to JSON on 415
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - "
+                    f"accepted media types include: application/json, application/yaml "
+                    f"({ctype} given)",
+                )
+            return json.loads(self._body or b"null")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"the body of the request could not be decoded: {exc}") from None
+
+    # --- discovery and other non-resource paths ---------------------------------------------
+    def _non_resource(self, path: str) -> None:
+        reg = self.server.owner.registry
+        parts = [p for p in path.strip("/").split("/") if p]
+        if self.command not in ("GET", "HEAD"):
+            raise method_not_allowed() if parts and parts[0] in ("api", "apis") else _NOT_FOUND
+        body: Any = None
+        if parts == ["version"]:
+            body = discovery.VERSION_INFO
+        elif parts == ["api"]:
+            body = discovery.api_versions()
+        elif parts == ["apis"]:
+            body = discovery.api_group_list(reg)
+        elif len(parts) == 2 and parts[0] == "api":
+            body = discovery.api_resource_list(reg, "", parts[1])
+        elif len(parts) == 2 and parts[0] == "apis":
+            body = discovery.api_group(reg, parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            body = discovery.api_resource_list(reg, parts[1], parts[2])
+        elif parts == ["openapi", "v3"]:
+            body = discovery.openapi_v3_root(reg)
+        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group, version = ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
+            if version in reg.group_versions().get(group, []):
+                body = discovery.openapi_v3_group_version(reg, group, version)
+        elif parts in (["healthz"], ["readyz"], ["livez"]):
+            data = b"ok"
+            self._status = 200
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if body is None:
+            raise _NOT_FOUND
+        self._send_json(200, body)
+
+    # --- resources ---------------------------------------------------------------------------
+    def _resource(self, info: RequestInfo) -> None:
+        owner = self.server.owner
+        rt = owner.registry.lookup(info.group, info.version, info.resource)
+        if rt is None:
+            raise _NOT_FOUND
+        ns = info.namespace if rt.namespaced else ""
+        if rt.plural == "namespaces":
+            ns = ""
+        elif not rt.namespaced and info.namespace:
+            raise _NOT_FOUND
+        if rt.namespaced and not ns and info.verb not in ("list", "watch", "deletecollection"):
+            raise _NOT_FOUND
+        if info.subresource and (info.subresource != "status" or not rt.status_subresource):
+            raise _NOT_FOUND
+        if info.subresource and info.verb not in ("get", "update", "patch"):
+            raise method_not_allowed()
+        api, query, verb = owner.api, info.query, info.verb
+        accept = self.headers.get("Accept", "")
+        if verb == "get":
+            obj = api.get(rt, ns, info.name)
+            if tables.wants_table(accept):
+                obj = tables.table([obj], obj["metadata"]["resourceVersion"], query.get("includeObject", "Metadata"))
+            self._send_json(200, obj)
+        elif verb == "list":
+            listed = api.list(rt, ns or None, query)
+            if tables.wants_table(accept):
+                items = [api.out(rt, o) for o in listed["items"]]
+                listed = tables.table(
+                    items,
+                    listed["metadata"]["resourceVersion"],
+                    query.get("includeObject", "Metadata"),
+                    listed["metadata"].get("continue"),
+                )
+            self._send_json(200, listed)
+        elif verb == "watch":
+            self._watch(rt, ns or None, query)
+        elif verb == "create":
+            if info.name:
+                raise method_not_allowed()
+            obj, warnings = api.create(rt, ns, self._json_body(), query)
+            self._send_json(201, obj, _warning_headers(warnings))
+        elif verb == "update":
+            obj, warnings = api.update(rt, ns, info.name, self._json_body(), query, info.subresource)
+            self._send_json(200, obj, _warning_headers(warnings))
+        elif verb == "patch":
+            obj, warnings = api.patch(
+                rt, ns, info.name, self._body, self.headers.get("Content-Type", ""), query, info.subresource
+            )
+            self._send_json(200, obj, _warning_headers(warnings))
+        elif verb == "delete":
+            self._send_json(200, api.delete(rt, ns, info.name, self._delete_options(query)))
+        elif verb == "deletecollection":
+            self._send_json(200, api.delete_collection(rt, ns or None, query, self._delete_options(query)))
+        else:
+            raise method_not_allowed()
+
+    def _delete_options(self, query: dict[str, str]) -> dict[str, Any]:
+        options = self._json_body() if self._body else {}
+        if not isinstance(options, dict):
+            raise bad_request("the body of the request could not be decoded as DeleteOptions")
+        for key in ("propagationPolicy", "gracePeriodSeconds", "dryRun"):
+            if key in query and key not in options:
+                options[key] = query[key]
+        if "orphanDependents" in query and "orphanDependents" not in options:
+            options["orphanDependents"] = query["orphanDependents"].lower() == "true"
+        return options
+
+    def _watch(self, rt: Any, namespace: str | None, query: dict[str, str]) -> None:
+        owner = self.server.owner
+        req = watch.WatchRequest(rt, namespace, query, owner.watch_default_timeout)
+        self._status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self._record()  # a watch is logged when it starts, not when it ends
+
+        def write(event: dict[str, Any]) -> None:
+            data = watch.encode(event)
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        ended = watch.serve(
+            owner.store,
+            req,
+            write,
+            lambda o: owner.api.out(rt, o),
+            owner.bookmark_interval_seconds,
+            lambda: owner.stopping,
+        )
+        if ended == "drop":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+        if ended == "close":
+            self.close_connection = True
+
+
+def _warning_headers(warnings: list[str]) -> dict[str, str]:
+    if not warnings:
+        return {}
+    return {"Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"' for w in warnings)}

@@ -1,0 +1,223 @@
+"""Admission-time validation: the 422 Invalid and 400 BadRequest answers of kube-apiserver.
+
+Three layers, as in the real server: decoding against the kind's schema (unknown fields and wrong
+types are a 400 "cannot be handled as a <Kind>" under ``fieldValidation=Strict``), object metadata
+rules (DNS-1123 / DNS-1035 names, label syntax), and per-kind rules (Deployment selector and
+template, Service ports and immutable clusterIP, CRD names) answered with 422 and field causes.
+Custom resources are checked against their CRD's ``openAPIV3Schema`` through ``openapi``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from . import builtin_schema
+from .errors import ApiError, bad_request, invalid
+from .openapi import validate_against_crd_schema
+from .resources import ResourceType
+
+Cause = dict[str, str]
+
+DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = DNS1123_LABEL + r"(\." + DNS1123_LABEL + r")*"
+DNS1035_LABEL = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+def _q(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _cause(kind: str, field: str, detail: str = "", value: Any = ...) -> Cause:
+    cause = {"type": kind, "field": field, "detail": detail}
+    if value is not ...:
+        cause["value"] = _q(value)
+    return cause
+
+
+def check_dns1123_subdomain(value: str) -> str | None:
+    if len(value) > 253:
+        return "must be no more than 253 characters"
+    if not re.fullmatch(DNS1123_SUBDOMAIN, value):
+        return (
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+            f"validation is '{DNS1123_SUBDOMAIN}')"
+        )
+    return None
+
+
+def check_dns1123_label(value: str) -> str | None:
+    if len(value) > 63:
+        return "must be no more than 63 characters"
+    if not re.fullmatch(DNS1123_LABEL, value):
+        return (
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+            f"start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+            f"validation is '{DNS1123_LABEL}')"
+        )
+    return None
+
+
+def check_dns1035_label(value: str) -> str | None:
+    if len(value) > 63:
+        return "must be no more than 63 characters"
+    if not re.fullmatch(DNS1035_LABEL, value):
+        return (
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+            "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+            f"regex used for validation is '{DNS1035_LABEL}')"
+        )
+    return None
+
+
+NAME_RULES = {"services": check_dns1035_label, "namespaces": check_dns1123_label}
+
+
+def _check_qualified_name(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and check_dns1123_subdomain(prefix):
+        return "prefix part " + (check_dns1123_subdomain(prefix) or "")
+    if not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
+        return (
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+            "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+            "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+        )
+    return None
+
+
+def validate_metadata(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
+    meta = obj.get("metadata") or {}
+    causes: list[Cause] = []
+    name = meta.get("name") or ""
+    if not name:
+        causes.append(_cause("FieldValueRequired", "metadata.name", "name or generateName is required"))
+    else:
+        problem = NAME_RULES.get(rt.plural, check_dns1123_subdomain)(name)
+        if problem:
+            causes.append(_cause("FieldValueInvalid", "metadata.name", problem, name))
+    for key, value in (meta.get("labels") or {}).items():
+        problem = _check_qualified_name(key)
+        if problem:
+            causes.append(_cause("FieldValueInvalid", "metadata.labels", problem, key))
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    "a valid label must be an empty string or "
+                    "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                    "with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+                    "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                    value,
+                )
+            )
+    for key in meta.get("annotations") or {}:
+        problem = _check_qualified_name(key)
+        if problem:
+            causes.append(_cause("FieldValueInvalid", "metadata.annotations", problem, key))
+    if len(json.dumps(meta.get("annotations") or {})) > 256 * 1024:
+        causes.append(_cause("FieldValueTooLong", "metadata.annotations", "may not be more than 262144 bytes"))
+    for i, ref in enumerate(meta.get("ownerReferences") or []):
+        for field in ("apiVersion", "kind", "name", "uid"):
+            if not ref.get(field):
+                causes.append(
+                    _cause(
+                        "FieldValueRequired" if field != "uid" else "FieldValueInvalid",
+                        f"metadata.ownerReferences[{i}].{field}",
+                        "" if field != "uid" else "uid must not be empty",
+                    )
+                )
+    return causes
+
+
+# --- decoding against the schema (400) --------------------------------------------------------
+def decode_builtin(rt: ResourceType, obj: dict[str, Any], directive: str) -> tuple[list[Cause], list[str]]:
+    """Schema-check a built-in object: returns (422 causes for missing required fields, warnings).
+
+    Unknown fields: rejected under Strict (400), pruned with a warning under Warn, pruned under Ignore.
+    Wrong types are always a 400, as they fail JSON decoding into the Go types.
+    """
+    unknown: list[str] = []
+    causes: list[Cause] = []
+    for error in builtin_schema.schema_errors(obj):
+        path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
+        path = path.replace(".[", "[")
+        if error.validator == "additionalProperties":
+            extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            unknown.extend(f"{path}.{x}" if path else x for x in extras)
+            for x in extras:
+                if directive != "Strict":
+                    del error.instance[x]
+        elif error.validator == "required":
+            for field in error.validator_value:
+                if field not in error.instance:
+                    causes.append(_cause("FieldValueRequired", f"{path}.{field}" if path else field, ""))
+        elif error.validator == "enum" and path in ("apiVersion", "kind"):
+            continue
+        else:
+            raise bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: json: cannot unmarshal '
+                f"{type(error.instance).__name__} into Go struct field {path} ({error.message})"
+            )
+    if unknown and directive == "Strict":
+        fields = ", ".join(f'unknown field "{u}"' for u in unknown)
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {fields}'
+        )
+    warnings = [f'unknown field "{u}"' for u in unknown] if directive == "Warn" else []
+    return causes, warnings
+
+
+def validate_custom(rt: ResourceType, obj: dict[str, Any], directive: str) -> tuple[list[Cause], list[str]]:
+    """A custom resource against its version's openAPIV3Schema: unknown fields (400) and field errors (422)."""
+    if not rt.schema:
+        return [], []
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+    unknown: list[str] = []
+    causes: list[Cause] = []
+    for message in validate_against_crd_schema(body, rt.schema):
+        m = re.fullmatch(r'(.*): unknown field "(.*)"', message)
+        if m:
+            path = m.group(1) if m.group(1) != "<root>" else ""
+            unknown.append(f"{path}.{m.group(2)}" if path else m.group(2))
+            continue
+        field, _, detail = message.partition(": ")
+        causes.append(_cause("FieldValueInvalid", field, detail))
+    if unknown and directive == "Strict":
+        fields = ", ".join(f'unknown field "{u}"' for u in unknown)
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {fields}'
+        )
+    for path in unknown:  # Warn / Ignore: prune like the structural schema pruner
+        _delete_path(obj, path)
+    warnings = [f'unknown field "{u}"' for u in unknown] if directive == "Warn" else []
+    return causes, warnings
+
+
+def _delete_path(obj: dict[str, Any], dotted: str) -> None:
+    tokens = re.findall(r"[^.\[\]]+", dotted)
+    cur: Any = obj
+    for tok in tokens[:-1]:
+        cur = cur[int(tok)] if isinstance(cur, list) else cur.get(tok)
+        if cur is None:
+            return
+    if isinstance(cur, dict):
+        cur.pop(tokens[-1], None)
+
+
+def raise_if_invalid(rt: ResourceType, obj: dict[str, Any], causes: list[Cause]) -> None:
+    if causes:
+        raise invalid(rt.kind, rt.group, (obj.get("metadata") or {}).get("name", ""), causes)
+
+
+def directive_of(value: str | None) -> str:
+    if value in (None, ""):
+        return "Strict"  # stricter than the real default (Warn): unknown fields are bugs in our tests
+    if value not in ("Strict", "Warn", "Ignore"):
+        raise ApiError(400, "BadRequest", f"fieldValidation must be one of Ignore, Warn or Strict, got {value!r}")
+    return value
