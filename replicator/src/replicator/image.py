@@ -76,10 +76,16 @@ def validate_template(template: str) -> None:
     if not template.strip():
         raise ValueError("image template is empty; use for example {image}:pr-{pr}")
     template_fields(template)
-    sample = PullRequest(number=1, head_sha="0" * 40, head_ref="main", base_ref="main")
-    rendered = _render(template, origin_image="registry.example:5000/team/app:1.0", pr=sample)
-    if not _REFERENCE.fullmatch(rendered):
-        raise ValueError(f"image template {template!r} does not render a valid image reference (got {rendered!r})")
+    # Render with a tame and a hostile sample: a branch may hold upper case and dots, which are
+    # fine in a tag but not in a repository path, so a template must fail now, not on some PR.
+    for branch in ("main", "Feature_X.y-1"):
+        sample = PullRequest(number=1, head_sha="0" * 40, head_ref=branch, base_ref="main")
+        rendered = _render(template, origin_image="registry.example:5000/team/app:1.0", pr=sample)
+        if not _REFERENCE.fullmatch(rendered):
+            hint = " ({branch} belongs in the tag, after the ':')" if branch != "main" else ""
+            raise ValueError(
+                f"image template {template!r} does not render a valid image reference (got {rendered!r}){hint}"
+            )
 
 
 def is_pinned(template: str) -> bool:

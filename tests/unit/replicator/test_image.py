@@ -79,6 +79,7 @@ def test_sanitize_tag(branch: str, expected: str) -> None:
         ("{image}:{branch}:{pr}", "not render a valid image reference"),
         ("{image} :pr", "not render a valid image reference"),
         ("{image}:{branch}/x", "not render a valid image reference"),
+        ("{image}-{branch}:pr-{pr}", r"\{branch\} belongs in the tag"),
     ],
     ids=[
         "typo",
@@ -93,6 +94,7 @@ def test_sanitize_tag(branch: str, expected: str) -> None:
         "two-tags",
         "space",
         "path-after-tag",
+        "branch-in-repository-path",
     ],
 )
 def test_validate_template_rejects(template: str, message: str) -> None:
