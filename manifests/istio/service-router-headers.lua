@@ -312,8 +312,9 @@ local function propagate(handle)
       changed = true
     end
   end
-  -- The connection manager picked the route before the filters ran; without this the router
-  -- would forward on the route chosen without our headers. Envoy >= 1.27 (Istio >= 1.19).
+  -- The connection manager picked the route before the filters ran. The Lua filter clears that
+  -- cached route itself when a script modifies request headers, unless its clear_route_cache
+  -- option is false; the explicit call (Envoy >= 1.34) keeps the re-evaluation either way.
   if changed and handle.clearRouteCache ~= nil then
     handle:clearRouteCache()
   end

@@ -6,7 +6,8 @@
 --   headers():remove(k)   removes every value
 --   pairs(headers)        every (key, value); modifying the map during iteration is an error, and
 --                         the iteration must run to its end before any modification
---   log{Trace,Debug,Info,Warn,Err,Critical}(msg), clearRouteCache() (absent before Envoy 1.27)
+--   log{Trace,Debug,Info,Warn,Err,Critical}(msg), clearRouteCache() (absent before Envoy 1.34; header changes
+--                         also clear the route cache implicitly, not modelled here)
 -- Strictness is deliberate: misuse that Envoy rejects raises here too.
 
 -- Envoy builds LuaJIT with LUAJIT_ENABLE_LUA52COMPAT, so pairs() honours __pairs; lupa's LuaJIT
@@ -92,7 +93,7 @@ end
 
 local Handle = {}
 Handle.__index = Handle
-local OldHandle = {} -- Envoy before 1.27: no clearRouteCache
+local OldHandle = {} -- Envoy before 1.34: no clearRouteCache
 OldHandle.__index = OldHandle
 
 function Handle:headers()

@@ -56,7 +56,7 @@ def test_python_model_agrees_with_the_table(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("old_envoy", "expected_cleared"),
     [(False, 1), (True, 0)],
-    ids=["envoy-with-clearRouteCache", "envoy-before-1.27-without-it"],
+    ids=["envoy-with-clearRouteCache", "envoy-before-1.34-without-it"],
 )
 def test_route_cache_cleared_when_available(
     old_envoy: bool, expected_cleared: int, lua_filters: dict[str, LuaFilter]
