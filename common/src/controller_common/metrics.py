@@ -77,6 +77,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.leader_election_status = Gauge(
+            f"{p}_leader_election_master_status",
+            "1 while this replica holds the named Lease, else 0 (client-go's metric).",
+            ["name"],
+            registry=r,
+        )
         self._build_info: Gauge | None = None
         self._lock = threading.Lock()
 
@@ -104,6 +110,11 @@ def configure(prefix: str) -> Metrics:
         if _current is None or _current.prefix != prefix:
             _current = Metrics(prefix)
         return _current
+
+
+def registry() -> CollectorRegistry:
+    """The process-wide registry (what ``/metrics`` serves)."""
+    return current().registry
 
 
 def current() -> Metrics:
