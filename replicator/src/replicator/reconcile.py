@@ -25,7 +25,7 @@ from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient, Resource
 from replicator.desired import CloneError, desired_clones
 from replicator.metrics import ReplicatorMetrics
 from replicator.origin_config import AnnotationError, OriginConfig, is_opted_in, parse_origin_config
-from replicator.plan import Plan, is_managed_clone, plan
+from replicator.plan import Plan, is_managed_clone, origin_name_of, plan
 from replicator.policy import select_pull_requests
 from replicator.repository_poller import RepositoryPoller
 
@@ -46,10 +46,7 @@ EventRecorder = Callable[..., None]
 
 def origin_key_of_clone(obj: dict[str, Any]) -> str | None:
     """The origin key a clone belongs to (so a hand-deleted clone is recreated), else None."""
-    labels = objects.labels(obj)
-    if labels.get(contract.MANAGED_BY_LABEL) != contract.REPLICATOR_MANAGER:
-        return None
-    origin = labels.get(contract.ORIGIN_LABEL)
+    origin = origin_name_of(obj)
     return f"{objects.namespace(obj)}/{origin}" if origin else None
 
 
