@@ -110,7 +110,7 @@ def _story(world: World, *, pause: bool) -> int:
 
 
 def _routed(snap: Snapshot, clone: str) -> bool:
-    return clone in snap.deployments and f"service-router--{clone}" in snap.route_names
+    return clone in snap.deployments and clone in snap.services and f"service-router--{clone}" in snap.route_names
 
 
 def _head(snap: Snapshot, clone: str) -> str | None:
