@@ -24,6 +24,9 @@ and head, and so does the emulator)::
 Test controls (Python, not HTTP): ``add_token``, ``add_org``, ``request_log`` /
 ``clear_request_log``, ``faults`` (``inject``, ``latency_seconds``, ``drop_webhooks``, ``clear``),
 ``set_rate_limit``, ``deliveries`` / ``wait_for_webhooks``, ``push``, ``repo``, ``stop``.
+GitHub Apps: ``add_app(app_id, public_key_pem=...)``, ``install_app(app_id, account) -> id``,
+``uninstall_app``, ``installation_token_ttl``; PyGithub's ``Auth.AppAuth`` /
+``GithubIntegration`` work unchanged (JWT -> installation -> access token acting as ``<slug>[bot]``).
 Run in the foreground with ``python -m emulators.github_api --port 0 --token T:login``.
 
 Emulator extensions (not on GitHub): ``POST /repos/{o}/{r}/pulls/{n}/ready_for_review`` and

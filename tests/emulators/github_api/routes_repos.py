@@ -235,4 +235,4 @@ def delete_hook(ctx: Ctx) -> Response:
 
 @route("GET", "/rate_limit")
 def rate_limit(ctx: Ctx) -> Response:
-    return Response(body=ctx.server.rate_limiter.overview(ctx.token))
+    return Response(body=ctx.server.rate_limiter.overview(ctx.rate_key))

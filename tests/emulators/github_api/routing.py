@@ -20,6 +20,7 @@ from .serializers import Urls
 from .store import Store
 
 if TYPE_CHECKING:
+    from .credentials import App
     from .server import GitHubApiServer
 
 
@@ -43,6 +44,8 @@ class Ctx:
     body: Any
     token: str | None
     user: User | None
+    app: App | None = None  # set when the caller authenticated with a GitHub App JWT
+    rate_key: str | None = None
 
     @property
     def login(self) -> str | None:

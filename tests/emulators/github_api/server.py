@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import routes_checks, routes_pulls, routes_repos  # noqa: F401  (register routes)
+from . import routes_apps, routes_checks, routes_pulls, routes_repos  # noqa: F401  (register routes)
+from .credentials import Credentials, Installation
 from .errors import ApiError
 from .faults import Faults
 from .http_policy import RateLimiter, etag, etag_matches, paginate
@@ -59,7 +60,7 @@ class GitHubApiServer:
         self.rate_limiter = RateLimiter(rate_limit)
         self.webhooks = WebhookDispatcher(self.faults)
         self.store = Store(emit=self._on_event)
-        self.tokens: dict[str, str] = {}
+        self.credentials = Credentials(self.store)
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
@@ -111,8 +112,31 @@ class GitHubApiServer:
     # -- test controls -----------------------------------------------------------------------
     def add_token(self, token: str, *, login: str) -> None:
         with self.store.lock:
-            self.store.user(login)
-            self.tokens[token] = login
+            self.credentials.add_token(token, login)
+
+    def add_app(
+        self, app_id: int, *, public_key_pem: str | bytes, slug: str = "replicator", owner: str = "apps"
+    ) -> None:
+        """Register a GitHub App whose JWTs (RS256, signed with the matching private key) are accepted."""
+        with self.store.lock:
+            self.credentials.add_app(app_id, public_key_pem, slug=slug, owner=owner)
+
+    def install_app(self, app_id: int, account: str) -> int:
+        """Install the app on every repository of ``account``; returns the installation id."""
+        with self.store.lock:
+            return self.credentials.install(app_id, account).id
+
+    def uninstall_app(self, installation_id: int) -> None:
+        with self.store.lock:
+            self.credentials.uninstall(installation_id)
+
+    @property
+    def installation_token_ttl(self) -> float:
+        return self.credentials.installation_token_ttl
+
+    @installation_token_ttl.setter
+    def installation_token_ttl(self, seconds: float) -> None:
+        self.credentials.installation_token_ttl = seconds
 
     def add_org(self, login: str, *, members: list[str] = ()) -> None:  # type: ignore[assignment]
         with self.store.lock:
@@ -122,7 +146,12 @@ class GitHubApiServer:
     def set_rate_limit(
         self, token: str | None, *, remaining: int | None = None, reset_in_seconds: float | None = None
     ) -> None:
-        self.rate_limiter.set(token, remaining=remaining, reset_in_seconds=reset_in_seconds)
+        """``token`` is a personal token, an installation token (its installation's bucket), or a
+        rate key such as ``installation:<id>`` / ``app:<id>``; ``None`` is the anonymous bucket."""
+        key = token
+        if token in self.credentials.installation_tokens:
+            key = f"installation:{self.credentials.installation_tokens[token][0].id}"
+        self.rate_limiter.set(key, remaining=remaining, reset_in_seconds=reset_in_seconds)
 
     def clear_request_log(self) -> None:
         with self._log_lock:
@@ -156,6 +185,10 @@ class GitHubApiServer:
 
     # -- internals ---------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
+        installation: Installation | None = self.credentials.installation_for(event.repo.owner)
+        if installation is not None:
+            # GitHub adds this to every event delivered for a repository an App is installed on
+            event.extra = {**event.extra, "installation": {"id": installation.id, "node_id": _inst_node(installation)}}
         self.webhooks.enqueue(event, self.hook_urls)
 
     def page(self, ctx: Ctx, items: list[Any], render: Callable[[Any], Any] | None = None) -> Response:
@@ -184,7 +217,15 @@ class GitHubApiServer:
             return
         path = parsed.path if is_graphql else (parsed.path[len(API_PREFIX) :] or "/")
         token = _token(req.headers.get("Authorization"))
-        login = self.tokens.get(token) if token is not None else None
+        try:
+            with self.store.lock:
+                principal = self.credentials.authenticate(token)
+            auth_error = None
+        except ApiError as err:
+            principal, auth_error = None, err
+        user = principal.user if principal else None
+        login = user.login if user else None
+        rate_key = principal.rate_key if principal else token
         record = RequestRecord(method, path, query, 0, token, login, False, False)
 
         def finish(status: int, body: Any, headers: dict[str, str], *, counted: bool, hit: bool = False) -> None:
@@ -192,19 +233,15 @@ class GitHubApiServer:
             self._record(record)
             self._send(req, status, body, headers)
 
-        if token is not None and login is None:
-            finish(
-                401,
-                {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
-                {},
-                counted=False,
-            )
+        if auth_error is not None or principal is None:
+            assert auth_error is not None
+            finish(auth_error.status, auth_error.body(), {}, counted=False)
             return
         if self.faults.latency_seconds:
             time.sleep(self.faults.latency_seconds)
         rule = self.faults.pick(method, path)
         if rule is not None:
-            headers = self.rate_limiter.headers(token)
+            headers = self.rate_limiter.headers(rate_key)
             message = rule.message or (
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
                 if rule.status in (403, 429)
@@ -222,9 +259,9 @@ class GitHubApiServer:
         counted = path not in ("/rate_limit",) and not is_graphql
         if counted:
             try:
-                self.rate_limiter.check(token, login)
+                self.rate_limiter.check(rate_key, login)
             except ApiError as err:
-                finish(err.status, err.body(), self.rate_limiter.headers(token), counted=False)
+                finish(err.status, err.body(), self.rate_limiter.headers(rate_key), counted=False)
                 return
         try:
             body = json.loads(raw) if raw else None
@@ -232,24 +269,25 @@ class GitHubApiServer:
             finish(
                 400,
                 {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/rest"},
-                self.rate_limiter.headers(token),
+                self.rate_limiter.headers(rate_key),
                 counted=counted,
             )
             return
-        user = self.store.users.get(login.lower()) if login else None
         try:
             with self.store.lock:
                 if is_graphql and method == "POST":
                     handler, params = graphql, {}
                 else:
                     handler, params = resolve(method, path)
-                ctx = Ctx(self, self.store, urls, method, path, params, query, body, token, user)
+                ctx = Ctx(
+                    self, self.store, urls, method, path, params, query, body, token, user, principal.app, rate_key
+                )
                 response = handler(ctx)
                 payload = json.dumps(response.body).encode() if response.body is not None else b""
         except ApiError as err:
             if counted:
-                self.rate_limiter.spend(token)
-            headers = {**self.rate_limiter.headers(token), **err.headers}
+                self.rate_limiter.spend(rate_key)
+            headers = {**self.rate_limiter.headers(rate_key), **err.headers}
             finish(err.status, err.body(), headers, counted=counted)
             return
         headers = dict(response.headers)
@@ -262,11 +300,11 @@ class GitHubApiServer:
             if etag_matches(req.headers.get("If-None-Match"), tag) or _not_modified_since(
                 req.headers.get("If-None-Match"), req.headers.get("If-Modified-Since"), response.last_modified
             ):
-                finish(304, None, {**self.rate_limiter.headers(token), **headers}, counted=False, hit=True)
+                finish(304, None, {**self.rate_limiter.headers(rate_key), **headers}, counted=False, hit=True)
                 return
         if counted:
-            self.rate_limiter.spend(token)
-        headers.update(self.rate_limiter.headers(token))
+            self.rate_limiter.spend(rate_key)
+        headers.update(self.rate_limiter.headers(rate_key))
         record.status = response.status
         finish(response.status, payload if response.body is not None else None, headers, counted=counted)
 
@@ -290,6 +328,12 @@ class GitHubApiServer:
         req.end_headers()
         if data and req.command != "HEAD":
             req.wfile.write(data)
+
+
+def _inst_node(installation: Installation) -> str:
+    from .model import node_id
+
+    return node_id("Integration::Installation", installation.id)
 
 
 def _token(header: str | None) -> str | None:
