@@ -27,6 +27,7 @@ from __future__ import annotations
 import builtins
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -46,6 +47,7 @@ ChangeHandler = Callable[[str, Obj], None]
 IndexFunc = Callable[[Obj], Iterable[str]]
 
 NAMESPACE_INDEX = "namespace"
+SHORT_WATCH_SECONDS = 1.0
 
 
 def _namespace_index(obj: Obj) -> list[str]:
@@ -191,8 +193,13 @@ class Informer:
                     self._relist()
                     need_list = False
                     failures = 0
-                self._watch_once()
-                failures = 0
+                if self._watch_once():
+                    failures = 0
+                else:
+                    # A watch the server ended at once without a single event (a proxy closing
+                    # idle streams, a server shedding load): back off instead of spinning.
+                    failures += 1
+                    self._stop.wait(self._backoff(failures))
             except errors.Gone:
                 self._log.info("informer watch expired, relisting", resource_version=self.resource_version)
                 need_list = True
@@ -201,13 +208,16 @@ class Informer:
                     break
                 failures += 1
                 self._errors.inc()
-                delay = min(self.backoff_max, self.backoff_base * 2 ** min(failures - 1, 30))
-                delay *= 0.5 + random.random() / 2  # jitter: many informers must not retry in lockstep
+                delay = self._backoff(failures)
                 self._log.warning(
                     "informer error", error=str(exc), error_type=type(exc).__name__, retry_in=round(delay, 3)
                 )
                 self._stop.wait(delay)
         self._log.debug("informer stopped")
+
+    def _backoff(self, failures: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (1 << min(failures - 1, 30)))
+        return delay * (0.5 + random.random() / 2)  # jitter: informers must not retry in lockstep
 
     def _relist(self) -> None:
         items, resource_version = self.client.list(self.resource, self.namespace, label_selector=self.label_selector)
@@ -237,7 +247,10 @@ class Informer:
         self._synced.set()
         self._log.debug("informer listed", count=len(fresh), resource_version=resource_version)
 
-    def _watch_once(self) -> None:
+    def _watch_once(self) -> bool:
+        """Follow one watch to its end; ``False`` if it ended at once without delivering anything."""
+        started = time.monotonic()
+        delivered = 0
         watch = self.client.watch(
             self.resource,
             self.namespace,
@@ -248,11 +261,13 @@ class Informer:
         self._watch = watch
         try:
             if self._stop.is_set():
-                return
+                return True
             for event_type, obj in watch:
                 if self._stop.is_set():
-                    return
+                    return True
+                delivered += 1
                 self._apply(event_type, obj)
+            return delivered > 0 or time.monotonic() - started >= SHORT_WATCH_SECONDS
         finally:
             self._watch = None
             watch.close()

@@ -252,3 +252,15 @@ def test_stop_ends_the_threads(client: FakeClient, metrics: Metrics) -> None:
     assert informer.wait_for_sync(2)
     informer.stop(timeout=2)
     assert not any(t.is_alive() for t in informer._threads)
+
+
+def test_watches_ending_at_once_without_events_back_off(client: FakeClient, make: Any) -> None:
+    informer, _ = make()
+    assert informer.wait_for_sync(2)
+    for _ in range(5):
+        client.events.put(END)  # five watches closed by the server immediately
+    started = time.monotonic()
+    assert wait_until(lambda: len(client.watch_rvs) >= 6)
+    # Backoff 0.01 * (1, 2, 4, 8, 16) with >= 50% jitter: not a hot loop.
+    assert time.monotonic() - started >= 0.1
+    assert client.list_calls == 1
