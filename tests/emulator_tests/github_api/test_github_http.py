@@ -208,3 +208,39 @@ def test_stop_takes_the_api_away_even_from_pooled_connections(gh: GitHubApiServe
     gh.stop()
     with pytest.raises(requests.ConnectionError):
         session.get(f"{gh.api_url}/user", headers=auth(), timeout=5)
+
+
+def test_anonymous_reads_public_repos_from_a_small_bucket(gh: GitHubApiServer, alice: Github, repo: Repository) -> None:
+    alice.get_user().create_repo("secret", private=True)
+    public = requests.get(f"{gh.api_url}/repos/alice/shop")
+    assert public.status_code == 200 and public.headers["X-RateLimit-Limit"] == "60"
+    assert requests.get(f"{gh.api_url}/repos/alice/secret").status_code == 404
+    assert requests.get(f"{gh.api_url}/user").status_code == 401
+
+
+def test_concurrent_writers_get_distinct_pull_numbers(gh: GitHubApiServer, repo: Repository) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(12):
+        gh.push("alice", "shop", f"c{i}")
+
+    def open_pull(i: int) -> int:
+        answer = requests.post(
+            f"{gh.api_url}/repos/alice/shop/pulls",
+            headers=auth(),
+            json={"title": f"c{i}", "head": f"c{i}", "base": "main"},
+            timeout=10,
+        )
+        assert answer.status_code == 201
+        return int(answer.json()["number"])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        numbers = list(pool.map(open_pull, range(12)))
+    assert sorted(numbers) == list(range(1, 13))
+
+
+def test_conditional_request_is_refused_too_when_exhausted(gh: GitHubApiServer, pulls_url: str) -> None:
+    """Documented choice: an exhausted bucket answers 403 before ETags are compared."""
+    tag = requests.get(pulls_url, headers=auth()).headers["ETag"]
+    gh.set_rate_limit(ALICE, remaining=0)
+    assert requests.get(pulls_url, headers={**auth(), "If-None-Match": tag}).status_code == 403

@@ -243,3 +243,24 @@ def test_org_repository_is_created_under_the_org(alice: Github) -> None:
     org_repo = alice.get_organization("acme").create_repo("platform")
     assert org_repo.full_name == "acme/platform"
     assert org_repo.owner.type == "Organization"
+
+
+def test_edit_title_and_base(gh: GitHubApiServer, repo: Repository) -> None:
+    gh.push("alice", "shop", "release")
+    new_branch(repo, "feature")
+    pr = repo.create_pull(base="main", head="feature", title="t")
+    pr.edit(title="better", base="release")
+    edited = repo.get_pull(pr.number)
+    assert (edited.title, edited.base.ref) == ("better", "release")
+    with pytest.raises(GithubException) as err:
+        pr.edit(base="nope")
+    assert err.value.status == 422
+
+
+def test_pull_is_also_an_issue(repo: Repository) -> None:
+    new_branch(repo, "feature")
+    pr = repo.create_pull(base="main", head="feature", title="t")
+    pr.add_to_labels("qa")
+    issue = pr.as_issue()
+    assert issue.number == pr.number and issue.pull_request is not None
+    assert [lb.name for lb in issue.labels] == ["qa"]

@@ -128,8 +128,8 @@ class Credentials:
     def _verify_jwt(self, token: str) -> App:
         try:
             claims = jwt.decode(token, options={"verify_signature": False})
-            app = self.apps.get(int(claims.get("iss")))
-        except (jwt.InvalidTokenError, TypeError, ValueError):
+            app = self.apps.get(int(claims["iss"]))
+        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
             raise bad_credentials("A JSON web token could not be decoded") from None
         if app is None:
             raise bad_credentials("Integration not found")

@@ -28,7 +28,7 @@ from .faults import Faults
 from .http_policy import RateLimiter, etag, etag_matches, paginate
 from .model import Repo, http_date, make_sha
 from .routes_graphql import graphql
-from .routing import Ctx, Response, resolve
+from .routing import Ctx, Handler, Response, resolve
 from .serializers import Urls
 from .store import Event, Store
 from .webhooks import Delivery, WebhookDispatcher
@@ -275,6 +275,8 @@ class GitHubApiServer:
             return
         try:
             with self.store.lock:
+                handler: Handler
+                params: dict[str, str]
                 if is_graphql and method == "POST":
                     handler, params = graphql, {}
                 else:
