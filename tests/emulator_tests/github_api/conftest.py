@@ -20,6 +20,7 @@ def gh() -> Iterator[GitHubApiServer]:
         server.add_token(ALICE, login="alice")
         server.add_token(BOB, login="bob")
         yield server
+        assert server.internal_errors == [], "the emulator answered 500 for a bug of its own"
 
 
 def client(gh: GitHubApiServer, token: str, **kwargs: object) -> Github:

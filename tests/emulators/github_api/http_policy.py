@@ -72,10 +72,20 @@ class RateLimiter:
                 "please include the request ID.",
             )
 
-    def spend(self, token: str | None) -> None:
+    def take(self, token: str | None, login: str | None) -> None:
+        """Check and spend one request atomically (403 when the bucket is empty)."""
         b = self.bucket(token)
         with self._lock:
-            b.remaining = max(0, b.remaining - 1)
+            if b.remaining > 0:
+                b.remaining -= 1
+                return
+        self.check(token, login)
+
+    def refund(self, token: str | None) -> None:
+        """Give back a request that turned out free (a 304)."""
+        b = self.bucket(token)
+        with self._lock:
+            b.remaining = min(b.limit, b.remaining + 1)
 
     def headers(self, token: str | None) -> dict[str, str]:
         b = self.bucket(token)

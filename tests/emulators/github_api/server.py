@@ -14,6 +14,7 @@ import json
 import socket
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class GitHubApiServer:
         self.store = Store(emit=self._on_event)
         self.credentials = Credentials(self.store)
         self.request_log: list[RequestRecord] = []
+        self.internal_errors: list[str] = []  # tracebacks of handler bugs (answered 500); tests may assert empty
         self._log_lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -259,7 +261,7 @@ class GitHubApiServer:
         counted = path not in ("/rate_limit",) and not is_graphql
         if counted:
             try:
-                self.rate_limiter.check(rate_key, login)
+                self.rate_limiter.take(rate_key, login)
             except ApiError as err:
                 finish(err.status, err.body(), self.rate_limiter.headers(rate_key), counted=False)
                 return
@@ -287,10 +289,12 @@ class GitHubApiServer:
                 response = handler(ctx)
                 payload = json.dumps(response.body).encode() if response.body is not None else b""
         except ApiError as err:
-            if counted:
-                self.rate_limiter.spend(rate_key)
             headers = {**self.rate_limiter.headers(rate_key), **err.headers}
             finish(err.status, err.body(), headers, counted=counted)
+            return
+        except Exception:  # an emulator bug: answer like GitHub's 500 and keep the traceback for tests
+            self.internal_errors.append(traceback.format_exc())
+            finish(500, {"message": "Server Error"}, self.rate_limiter.headers(rate_key), counted=counted)
             return
         headers = dict(response.headers)
         if method == "GET" and response.status == 200:
@@ -302,10 +306,10 @@ class GitHubApiServer:
             if etag_matches(req.headers.get("If-None-Match"), tag) or _not_modified_since(
                 req.headers.get("If-None-Match"), req.headers.get("If-Modified-Since"), response.last_modified
             ):
+                if counted:
+                    self.rate_limiter.refund(rate_key)
                 finish(304, None, {**self.rate_limiter.headers(rate_key), **headers}, counted=False, hit=True)
                 return
-        if counted:
-            self.rate_limiter.spend(rate_key)
         headers.update(self.rate_limiter.headers(rate_key))
         record.status = response.status
         finish(response.status, payload if response.body is not None else None, headers, counted=counted)
