@@ -103,6 +103,17 @@ def _retry_transport_blip(exc: BaseException) -> bool:
     return isinstance(exc, (errors.ConnectionFailed, errors.ServerError, errors.TooManyRequests))
 
 
+_jittered = tenacity.wait_random_exponential(multiplier=0.1, max=2.0)
+MAX_RETRY_AFTER_SECONDS = 2.0
+
+
+def _wait_for_retry(state: tenacity.RetryCallState) -> float:
+    """Jittered exponential, but no sooner than the server's Retry-After (capped: reads are quick)."""
+    exc = state.outcome.exception() if state.outcome else None
+    retry_after = exc.retry_after if isinstance(exc, errors.ApiError) and exc.retry_after else 0.0
+    return max(_jittered(state), min(retry_after, MAX_RETRY_AFTER_SECONDS))
+
+
 class Watch(Iterator[tuple[str, dict[str, Any]]]):
     """An iterator of ``(event_type, object)``; :meth:`stop` may be called from another thread."""
 
@@ -172,7 +183,7 @@ class KubeClient:
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_retry_transport_blip),
             stop=tenacity.stop_after_attempt(read_attempts) | tenacity.stop_after_delay(request_timeout),
-            wait=tenacity.wait_random_exponential(multiplier=0.1, max=2.0),
+            wait=_wait_for_retry,
             before_sleep=lambda state: log.warning(
                 "kube read retry",
                 attempt=state.attempt_number,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +33,7 @@ class Request:
 
 
 # A reply is (status, json body) or a callable that writes the response itself.
-Reply = tuple[int, Any] | Callable[[BaseHTTPRequestHandler], None]
+Reply = tuple[int, Any] | tuple[int, Any, dict[str, str]] | Callable[[BaseHTTPRequestHandler], None]
 
 
 @dataclass
@@ -72,9 +73,11 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             if callable(reply):
                 reply(self)
                 return
-            status, body = reply
+            status, body, *extra = reply
             data = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in (extra[0] if extra else {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -238,6 +241,15 @@ def test_reads_retry_transport_blips(client: KubeClient, script: Script) -> None
     path = "/api/v1/namespaces/qa/services/echo"
     script.on("GET", path, (503, {"reason": "ServiceUnavailable"}), (200, {"metadata": {"name": "echo"}}))
     assert client.get(SERVICES, "qa", "echo")["metadata"]["name"] == "echo"
+    assert len(script.of("GET", path)) == 2
+
+
+def test_read_retry_honours_retry_after(client: KubeClient, script: Script) -> None:
+    path = "/api/v1/namespaces/qa/services/echo"
+    script.on("GET", path, (429, {"reason": "TooManyRequests"}, {"Retry-After": "0.3"}), (200, {"metadata": {}}))
+    started = time.monotonic()
+    client.get(SERVICES, "qa", "echo")
+    assert time.monotonic() - started >= 0.3
     assert len(script.of("GET", path)) == 2
 
 

@@ -132,7 +132,7 @@ def test_watch_from_compacted_resource_version_is_gone(client: KubeClient, serve
 
 def test_read_retries_an_injected_blip(client: KubeClient, server: Any) -> None:
     client.create(CONFIGMAPS, configmap("a"))
-    server.faults.inject(verb="get", resource="configmaps", status=503, times=1)
+    server.faults.inject(verb="get", resource="configmaps", status=503, times=1, retry_after=0)
     assert client.get(CONFIGMAPS, "default", "a")["metadata"]["name"] == "a"
 
 
@@ -144,7 +144,7 @@ def test_writes_surface_injected_faults_without_retrying(client: KubeClient, ser
 
 
 def test_persistent_read_fault_gives_up_after_a_few_attempts(client: KubeClient, server: Any) -> None:
-    server.faults.inject(verb="list", resource="configmaps", status=429, rate=1.0)
+    server.faults.inject(verb="list", resource="configmaps", status=429, rate=1.0, retry_after=0)
     with pytest.raises(errors.TooManyRequests):
         client.list(CONFIGMAPS, "default")
 
