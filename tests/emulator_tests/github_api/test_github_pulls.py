@@ -264,3 +264,17 @@ def test_pull_is_also_an_issue(repo: Repository) -> None:
     issue = pr.as_issue()
     assert issue.number == pr.number and issue.pull_request is not None
     assert [lb.name for lb in issue.labels] == ["qa"]
+
+
+def test_commit_date_from_the_api_makes_a_branch_look_idle(gh: GitHubApiServer, repo: Repository) -> None:
+    from datetime import UTC, datetime
+
+    from github import InputGitAuthor
+
+    main = repo.get_git_commit(repo.get_branch("main").commit.sha)
+    when = "2020-01-02T03:04:05Z"
+    old = repo.create_git_commit("old", main.tree, [main], committer=InputGitAuthor("a", "a@x", when))
+    repo.create_git_ref("refs/heads/stale", old.sha)
+    assert repo.get_commit(old.sha).commit.committer.date == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    sha = gh.push("alice", "shop", "idle", committed_at=1_600_000_000)
+    assert repo.get_commit(sha).commit.committer.date.timestamp() == 1_600_000_000

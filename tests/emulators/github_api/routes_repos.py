@@ -6,9 +6,11 @@ the head of every open pull request on that branch and announces ``synchronize``
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from . import serializers as s
 from . import serializers_git as g
-from .errors import ApiError, not_found
+from .errors import ApiError, not_found, validation
 from .model import Hook
 from .routing import Ctx, Response, route
 
@@ -123,11 +125,27 @@ def get_commit(ctx: Ctx) -> Response:
 
 @route("POST", "/repos/{owner}/{repo}/git/commits")
 def create_git_commit(ctx: Ctx) -> Response:
-    """Trees and blobs are not emulated: any ``tree`` string is accepted as the commit's tree."""
+    """Trees and blobs are not emulated: any ``tree`` string is accepted as the commit's tree.
+    ``committer.date`` (or ``author.date``) sets the commit time, as on GitHub: that is how a test
+    makes a branch look idle."""
     repo = ctx.repo(push=True)
     parents = ctx.field("parents", list, required=False) or []
+    committed_at = None
+    for who in ("committer", "author"):
+        person = ctx.field(who, dict, required=False)
+        if person and person.get("date"):
+            try:
+                committed_at = datetime.fromisoformat(str(person["date"]).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise validation("Commit", f"{who}.date") from None
+            break
     commit = ctx.store.create_commit(
-        repo, message=ctx.field("message"), tree=ctx.field("tree"), parents=parents, author=ctx.me()
+        repo,
+        message=ctx.field("message"),
+        tree=ctx.field("tree"),
+        parents=parents,
+        author=ctx.me(),
+        committed_at=committed_at,
     )
     return Response(201, g.git_commit(commit, repo, ctx.urls))
 

@@ -167,14 +167,25 @@ class GitHubApiServer:
         """Block until every webhook queued so far was attempted (use instead of sleeping)."""
         return self.webhooks.wait_idle(timeout)
 
-    def push(self, owner: str, repo: str, branch: str, *, message: str = "change", login: str | None = None) -> str:
+    def push(
+        self,
+        owner: str,
+        repo: str,
+        branch: str,
+        *,
+        message: str = "change",
+        login: str | None = None,
+        committed_at: float | None = None,
+    ) -> str:
         """Convenience for tests: commit on top of ``branch`` (created from the default branch if
         missing) and move it, exactly as ``POST git/commits`` + ``PATCH git/refs`` would. Returns the sha."""
         with self.store.lock:
             r = self.store.repos[(owner.lower(), repo.lower())]
             sender = self.store.user(login or r.owner.login)
             start = r.branches.get(branch, r.branches[r.default_branch])
-            commit = self.store.create_commit(r, message=message, tree=make_sha("tree"), parents=[start], author=sender)
+            commit = self.store.create_commit(
+                r, message=message, tree=make_sha("tree"), parents=[start], author=sender, committed_at=committed_at
+            )
             if branch in r.branches:
                 self.store.move_branch(r, branch, commit.sha, force=False, sender=sender)
             else:

@@ -120,12 +120,23 @@ class Store:
                 return matches[0]
         return None
 
-    def create_commit(self, repo: Repo, *, message: str, tree: str, parents: list[str], author: User) -> Commit:
+    def create_commit(
+        self,
+        repo: Repo,
+        *,
+        message: str,
+        tree: str,
+        parents: list[str],
+        author: User,
+        committed_at: float | None = None,
+    ) -> Commit:
         for parent in parents:
             if parent not in repo.commits:
                 raise validation("Commit", "parents", "invalid", f"Parent SHA {parent} not found")
         sha = make_sha(repo.full_name, message, tree, *parents)
-        commit = Commit(sha, message, tree, list(parents), author.login, now())
+        commit = Commit(
+            sha, message, tree, list(parents), author.login, now() if committed_at is None else committed_at
+        )
         repo.commits[sha] = commit
         return commit
 
