@@ -278,3 +278,13 @@ def test_commit_date_from_the_api_makes_a_branch_look_idle(gh: GitHubApiServer, 
     assert repo.get_commit(old.sha).commit.committer.date == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
     sha = gh.push("alice", "shop", "idle", committed_at=1_600_000_000)
     assert repo.get_commit(sha).commit.committer.date.timestamp() == 1_600_000_000
+
+
+def test_pull_commits_and_branch_history(gh: GitHubApiServer, repo: Repository) -> None:
+    first = gh.push("alice", "shop", "feature", committed_at=1_600_000_000)
+    second = gh.push("alice", "shop", "feature", committed_at=1_600_000_100)
+    pr = repo.create_pull(base="main", head="feature", title="t")
+    assert [c.sha for c in pr.get_commits()] == [first, second]
+    assert pr.commits == 2
+    history = [c.sha for c in repo.get_commits(sha="feature")]
+    assert history[:2] == [second, first] and len(history) == 3

@@ -234,18 +234,40 @@ class Repo:
             todo.extend(self.commits[sha].parents)
         return False
 
+    def reachable(self, start: str) -> set[str]:
+        out: set[str] = set()
+        todo = [start]
+        while todo:
+            sha = todo.pop()
+            if sha in out or sha not in self.commits:
+                continue
+            out.add(sha)
+            todo.extend(self.commits[sha].parents)
+        return out
+
     def commits_between(self, base: str, head: str) -> int:
         """How many commits reachable from ``head`` are not reachable from ``base``."""
+        return len(self.reachable(head) - self.reachable(base))
 
-        def reach(start: str) -> set[str]:
-            out: set[str] = set()
-            todo = [start]
-            while todo:
-                sha = todo.pop()
-                if sha in out or sha not in self.commits:
-                    continue
-                out.add(sha)
-                todo.extend(self.commits[sha].parents)
-            return out
+    def history(self, start: str) -> list[Commit]:
+        """Commits reachable from ``start``, newest first but never a parent before its child
+        (``git log --date-order``), as ``GET /commits`` lists them."""
+        import heapq
 
-        return len(reach(head) - reach(base))
+        shas = self.reachable(start)
+        children = dict.fromkeys(shas, 0)
+        for sha in shas:
+            for parent in self.commits[sha].parents:
+                if parent in children:
+                    children[parent] += 1
+        ready = [(-self.commits[start].created_at, start)] if start in shas else []
+        out: list[Commit] = []
+        while ready:
+            _, sha = heapq.heappop(ready)
+            out.append(self.commits[sha])
+            for parent in self.commits[sha].parents:
+                if parent in children:
+                    children[parent] -= 1
+                    if children[parent] == 0:
+                        heapq.heappush(ready, (-self.commits[parent].created_at, parent))
+        return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import serializers as s
+from . import serializers_git as g
 from .errors import ApiError, not_found
 from .model import Comment, now
 from .routing import Ctx, Response, route
@@ -74,6 +75,20 @@ def edit_pull(ctx: Ctx) -> Response:
     }
     ctx.store.edit_pull(repo, pull, changes, sender=me)
     return Response(body=s.pull(pull, repo, ctx.urls))
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls/{number}/commits")
+def list_pull_commits(ctx: Ctx) -> Response:
+    """The pull's commits, oldest first (GitHub caps this list at 250)."""
+    repo = ctx.repo()
+    pull = ctx.pull(repo)
+    if pull.merge_commit_sha:
+        base: str | None = repo.commits[pull.merge_commit_sha].parents[0]
+    else:
+        base = repo.branches.get(pull.base_ref)
+    ours = pull.head_repo.reachable(pull.head_sha) - (repo.reachable(base) if base else set())
+    commits = [c for c in reversed(pull.head_repo.history(pull.head_sha)) if c.sha in ours][:250]
+    return ctx.server.page(ctx, commits, render=lambda c: g.commit(c, repo, ctx.urls))
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{number}/merge")

@@ -114,6 +114,16 @@ def get_branch(ctx: Ctx) -> Response:
     return Response(body=g.branch(repo, ctx.params["branch"], ctx.urls))
 
 
+@route("GET", "/repos/{owner}/{repo}/commits")
+def list_commits(ctx: Ctx) -> Response:
+    repo = ctx.repo()
+    ref = ctx.query.get("sha") or repo.default_branch
+    sha = ctx.store.resolve(repo, ref)
+    if sha is None:
+        raise not_found()
+    return ctx.server.page(ctx, repo.history(sha), render=lambda c: g.commit(c, repo, ctx.urls))
+
+
 @route("GET", "/repos/{owner}/{repo}/commits/{ref:path}")
 def get_commit(ctx: Ctx) -> Response:
     repo = ctx.repo()
