@@ -29,10 +29,27 @@ GitHub Apps: ``add_app(app_id, public_key_pem=...)``, ``install_app(app_id, acco
 ``GithubIntegration`` work unchanged (JWT -> installation -> access token acting as ``<slug>[bot]``).
 Run in the foreground with ``python -m emulators.github_api --port 0 --token T:login``.
 
-Emulator extensions (not on GitHub): ``POST /repos/{o}/{r}/pulls/{n}/ready_for_review`` and
-``.../convert_to_draft`` (GitHub has these only in GraphQL, which is also answered for PyGithub's
-``mark_ready_for_review()`` / ``convert_to_draft()`` at ``/api/graphql``). Organizations are
-created on first ``POST /orgs/{org}/repos``; check runs accept any token (GitHub: Apps only).
+Where it is as strict as GitHub (tests depend on it): 422 for a pull with a missing branch, no
+new commits, or a duplicate open pull for the same head/base; 405 merging a closed or draft pull;
+409 merging with a stale ``sha``; 422 on a non-fast-forward ref update without ``force``; 404 for
+unknown or private-to-others repositories; 401 for unknown/expired tokens; 403 rate limit exceeded;
+list items lack the detail-only keys (``merged``, ``mergeable``, ``commits``, ...) as on GitHub;
+a deployment without ``required_contexts`` is refused (409) while commit statuses are not green.
+
+Where it differs, on purpose:
+
+- Extensions: ``POST /repos/{o}/{r}/pulls/{n}/ready_for_review`` and ``.../convert_to_draft``
+  (GitHub has these only in GraphQL, which is also answered, for PyGithub's
+  ``mark_ready_for_review()`` / ``convert_to_draft()``, at ``/api/graphql``).
+- Repositories always start with ``main`` and one commit (``auto_init`` is implied); trees and
+  blobs are not stored (any ``tree`` string is accepted by ``POST git/commits``).
+- Organizations spring into existence when an authenticated user first names one
+  (``GET /orgs/{org}`` or ``POST /orgs/{org}/repos``); that user becomes a member with push rights.
+- Check runs accept any token with push access (GitHub: GitHub Apps only).
+- An exhausted rate limit answers 403 even to a conditional request that would be a 304.
+- ``updated_at`` has GitHub's one-second resolution, but ``sort=updated`` orders by the exact time,
+  so the list order is the reliable "most recently updated" order.
+- Merges are always possible (no conflicts); ``mergeable`` is ``true`` for open pulls.
 """
 
 from .server import GitHubApiServer, RequestRecord
