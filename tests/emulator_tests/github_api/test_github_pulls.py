@@ -288,3 +288,23 @@ def test_pull_commits_and_branch_history(gh: GitHubApiServer, repo: Repository) 
     assert pr.commits == 2
     history = [c.sha for c in repo.get_commits(sha="feature")]
     assert history[:2] == [second, first] and len(history) == 3
+
+
+def test_merge_with_stale_sha_is_409(repo: Repository) -> None:
+    first = new_branch(repo, "feature")
+    pr = repo.create_pull(base="main", head="feature", title="t")
+    tree = repo.get_git_commit(first).tree
+    newer = repo.create_git_commit("more", tree, [repo.get_git_commit(first)])
+    repo.get_git_ref("heads/feature").edit(newer.sha)
+    with pytest.raises(GithubException) as err:
+        pr.merge(sha=first)
+    assert err.value.status == 409
+    assert pr.merge(sha=newer.sha).merged
+
+
+def test_squash_merge_makes_one_commit_on_the_base(repo: Repository) -> None:
+    new_branch(repo, "feature")
+    main_before = repo.get_branch("main").commit.sha
+    status = repo.create_pull(base="main", head="feature", title="t").merge(merge_method="squash")
+    assert [p.sha for p in repo.get_commit(status.sha).parents] == [main_before]
+    assert repo.get_branch("main").commit.sha == status.sha

@@ -192,3 +192,34 @@ def test_hook_listed_and_deleted(gh: GitHubApiServer, hooked: Repository) -> Non
     assert hook.config["secret"] == "********" and hook.events == ["pull_request"]
     hook.delete()
     assert list(hooked.get_hooks()) == []
+
+
+def test_form_content_type_hooks_get_a_urlencoded_payload(gh: GitHubApiServer, repo: Repository) -> None:
+    import urllib.parse
+
+    got: list[tuple[str, bytes, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers["Content-Type"], body, self.headers["X-Hub-Signature-256"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        repo.create_hook("web", {"url": url, "secret": SECRET, "content_type": "form"}, ["pull_request"])
+        assert gh.wait_for_webhooks()
+        ((content_type, body, sig),) = got
+        assert content_type == "application/x-www-form-urlencoded"
+        assert json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])["hook_id"] > 0
+        assert sig == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

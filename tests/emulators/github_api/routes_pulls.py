@@ -116,6 +116,7 @@ def merge_pull(ctx: Ctx) -> Response:
         sender=ctx.me(),
         sha=ctx.field("sha", required=False),
         message=ctx.field("commit_title", required=False),
+        method=method,
     )
     return Response(body={"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
 

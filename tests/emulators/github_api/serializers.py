@@ -201,7 +201,7 @@ def pull(p: Pull, r: Repo, urls: Urls) -> dict[str, Any]:
     statuses_url = f"{api}/statuses/{p.head_sha}"
     base_sha = r.branches.get(p.base_ref, "0" * 40)
     if p.merged and p.merge_commit_sha:
-        base_sha = r.commits[p.merge_commit_sha].parents[0]
+        base_sha = r.commits[p.merge_commit_sha].parents[0]  # the base as it was when merged
     author = user(p.user, urls)
     association = "OWNER" if p.user is r.owner else ("COLLABORATOR" if r.can_push(p.user.login) else "NONE")
     return {

@@ -310,7 +310,18 @@ class Store:
         pull.touch()
         self.emit(Event("pull_request", repo, sender, "closed", pull))
 
-    def merge_pull(self, repo: Repo, pull: Pull, *, sender: User, sha: str | None, message: str | None) -> str:
+    def merge_pull(
+        self,
+        repo: Repo,
+        pull: Pull,
+        *,
+        sender: User,
+        sha: str | None,
+        message: str | None,
+        method: str = "merge",
+    ) -> str:
+        """``merge`` makes a two-parent merge commit; ``squash`` and ``rebase`` one commit on the base
+        (the head's commits do not reach the base branch, as after a real squash)."""
         if pull.merged or pull.state != "open":
             raise ApiError(405, "Pull Request is not mergeable")
         if pull.draft:
@@ -321,9 +332,8 @@ class Store:
             raise ApiError(405, "Base branch was deleted")
         base_sha = repo.branches[pull.base_ref]
         title = message or f"Merge pull request #{pull.number} from {pull.head_repo.owner.login}/{pull.head_ref}"
-        commit = self.create_commit(
-            repo, message=title, tree=make_sha("tree"), parents=[base_sha, pull.head_sha], author=sender
-        )
+        parents = [base_sha, pull.head_sha] if method == "merge" else [base_sha]
+        commit = self.create_commit(repo, message=title, tree=make_sha("tree"), parents=parents, author=sender)
         repo.branches[pull.base_ref] = commit.sha
         repo.pushed_at = now()
         pull.merged, pull.merged_at, pull.merged_by = True, now(), sender

@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -107,14 +108,21 @@ class WebhookDispatcher:
         self.send(hook, "ping", None, body_obj)
 
     def send(self, hook: Hook, event: str, action: str | None, body_obj: dict[str, Any]) -> None:
-        body = json.dumps(body_obj).encode()
+        """Queue one delivery; ``content_type: form`` hooks get ``payload=<json>`` urlencoded, as on GitHub."""
+        text = json.dumps(body_obj)
+        if hook.content_type == "form":
+            body = urllib.parse.urlencode({"payload": text}).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body, content_type = text.encode(), "application/json"
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "User-Agent": "GitHub-Hookshot/emulator",
             "X-GitHub-Event": event,
             "X-GitHub-Delivery": str(uuid.uuid4()),
             "X-GitHub-Hook-ID": str(hook.id),
             "X-GitHub-Hook-Installation-Target-Type": "repository",
+            "X-GitHub-Hook-Installation-Target-ID": str(body_obj.get("repository", {}).get("id", "")),
         }
         if hook.secret:
             headers["X-Hub-Signature-256"] = signature(hook.secret, body)
