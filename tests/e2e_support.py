@@ -21,9 +21,7 @@ T = TypeVar("T")
 BIN_DIR = Path(sys.executable).parent
 
 
-def wait_until(
-    predicate: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, message: str = ""
-) -> T:
+def wait_until(predicate: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, message: str = "") -> T:
     """Poll ``predicate`` until it returns something truthy; fail with ``message`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: T = predicate()

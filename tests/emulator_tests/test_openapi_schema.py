@@ -24,9 +24,7 @@ VALID_SPEC = {
         {
             "name": "pr",
             "match": [{"headers": {"service-router-echo-default": {"exact": "echo-pr1.default"}}}],
-            "route": [
-                {"destination": {"host": "echo-pr1.default.svc.cluster.local", "port": {"number": 80}}}
-            ],
+            "route": [{"destination": {"host": "echo-pr1.default.svc.cluster.local", "port": {"number": 80}}}],
             "timeout": "5s",
             "retries": {"attempts": 3, "perTryTimeout": "2s"},
         },

@@ -34,9 +34,7 @@ def add_process_flags(parser: argparse.ArgumentParser) -> None:
         help="watch only this namespace (repeatable; default: all namespaces)",
     )
     parser.add_argument("--workers", type=int, default=2, help="concurrent reconciles (default 2)")
-    parser.add_argument(
-        "--resync-period", type=float, default=600.0, help="seconds between full resyncs (default 600)"
-    )
+    parser.add_argument("--resync-period", type=float, default=600.0, help="seconds between full resyncs (default 600)")
     parser.add_argument(
         "--metrics-bind-address", default=":8080", help='address for /metrics (default ":8080"; "0" disables)'
     )
@@ -52,9 +50,7 @@ def add_process_flags(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "json", "console"],
         help="auto: JSON unless stdout is a terminal",
     )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="log the plan of every reconcile, write nothing"
-    )
+    parser.add_argument("--dry-run", action="store_true", help="log the plan of every reconcile, write nothing")
 
 
 def process_settings(
