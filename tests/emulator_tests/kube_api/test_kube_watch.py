@@ -14,17 +14,30 @@ from emulators.kube_api import KubeApiServer
 from emulators.kube_api.testing import service, wait_for
 
 
-def raw_watch(server: KubeApiServer, path: str, timeout: float = 5) -> list[dict[str, Any]]:
-    """Read a whole watch stream with urllib (the server ends it on timeoutSeconds)."""
+def raw_watch(server: KubeApiServer, path: str, count: int | None = None, timeout: float = 5) -> list[dict[str, Any]]:
+    """Read ``count`` events of a watch stream with urllib, or all of it until the server ends it."""
     with urllib.request.urlopen(server.url + path, timeout=timeout) as resp:
         assert resp.headers["Transfer-Encoding"] == "chunked"
-        return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+        if count is None:
+            return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+        return [json.loads(resp.readline()) for _ in range(count)]
+
+
+def typed_watch(func: Any, *args: Any, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+    """The first ``count`` events of a kubernetes-client watch."""
+    w = watch.Watch()
+    events = []
+    for event in w.stream(func, *args, timeout_seconds=5, **kwargs):
+        events.append(event)
+        if len(events) == count:
+            w.stop()
+    return events
 
 
 def test_watch_without_resource_version_starts_with_current_state(core: client.CoreV1Api) -> None:
     core.create_namespaced_service("default", service("a"))
     core.create_namespaced_service("default", service("b"))
-    events = list(watch.Watch().stream(core.list_namespaced_service, "default", timeout_seconds=1))
+    events = typed_watch(core.list_namespaced_service, "default", count=2)
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "a"), ("ADDED", "b")]
 
 
@@ -33,13 +46,8 @@ def test_watch_from_resource_version_replays_later_events(core: client.CoreV1Api
     core.create_namespaced_service("default", service("a"))
     core.patch_namespaced_service("a", "default", {"metadata": {"labels": {"x": "y"}}})
     core.delete_namespaced_service("a", "default")
-    events = list(
-        watch.Watch().stream(
-            core.list_namespaced_service,
-            "default",
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=1,
-        )
+    events = typed_watch(
+        core.list_namespaced_service, "default", count=3, resource_version=listed.metadata.resource_version
     )
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
     rvs = [int(e["object"].metadata.resource_version) for e in events]
@@ -75,16 +83,37 @@ def test_bookmarks_carry_only_the_resource_version(server: KubeApiServer, core: 
     rv = server.resource_version
     events = raw_watch(
         server,
-        f"/api/v1/namespaces/default/services?watch=true&resourceVersion={rv}"
-        "&timeoutSeconds=1&allowWatchBookmarks=true",
+        f"/api/v1/namespaces/default/services?watch=true&resourceVersion={rv}&allowWatchBookmarks=true",
+        count=1,
     )
-    bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
-    assert bookmarks, events
-    assert bookmarks[-1]["object"] == {
+    assert events[0]["type"] == "BOOKMARK"  # the periodic one (0.2 s in these tests)
+    assert events[0]["object"] == {
         "kind": "Service",
         "apiVersion": "v1",
         "metadata": {"resourceVersion": str(server.resource_version)},
     }
+
+
+def test_a_bookmark_is_sent_before_the_server_closes(server: KubeApiServer) -> None:
+    events = raw_watch(
+        server,
+        "/api/v1/namespaces/default/services?watch=true&resourceVersion=0&timeoutSeconds=1&allowWatchBookmarks=true",
+    )
+    assert events[-1]["type"] == "BOOKMARK"
+
+
+def test_streaming_list_ends_initial_events_with_a_marked_bookmark(
+    server: KubeApiServer, core: client.CoreV1Api
+) -> None:
+    core.create_namespaced_service("default", service("a"))
+    events = raw_watch(
+        server,
+        "/api/v1/namespaces/default/services?watch=true&sendInitialEvents=true"
+        "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+        count=2,
+    )
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
 
 def test_no_bookmarks_unless_asked(server: KubeApiServer) -> None:
@@ -116,7 +145,7 @@ def test_bounded_history_expires_old_resource_versions() -> None:
         assert [e["type"] for e in events] == ["ERROR"]
         recent = server.resource_version - 2
         events = raw_watch(
-            server, f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={recent}&timeoutSeconds=1"
+            server, f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={recent}", count=2
         )
         assert [e["object"]["metadata"]["name"] for e in events] == ["c3", "c4"]
 
@@ -139,8 +168,8 @@ def test_label_selector_turns_unmatching_changes_into_added_and_deleted(
     core.patch_namespaced_config_map("c", "default", {"metadata": {"labels": {"team": "a"}}})
     events = raw_watch(
         server,
-        f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"
-        "&labelSelector=team%3Da&timeoutSeconds=1",
+        f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&labelSelector=team%3Da",
+        count=3,
     )
     assert [e["type"] for e in events] == ["ADDED", "DELETED", "ADDED"]
 
@@ -151,8 +180,8 @@ def test_field_selector_on_name_filters_watch(server: KubeApiServer, core: clien
     core.create_namespaced_config_map("default", {"metadata": {"name": "two"}})
     events = raw_watch(
         server,
-        f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"
-        "&fieldSelector=metadata.name%3Dtwo&timeoutSeconds=1",
+        f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dtwo",
+        count=1,
     )
     assert [e["object"]["metadata"]["name"] for e in events] == ["two"]
 
@@ -162,7 +191,7 @@ def test_watch_across_namespaces(server: KubeApiServer, core: client.CoreV1Api) 
     rv = server.resource_version
     core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
     core.create_namespaced_config_map("other", {"metadata": {"name": "b"}})
-    events = raw_watch(server, f"/api/v1/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=1")
+    events = raw_watch(server, f"/api/v1/configmaps?watch=true&resourceVersion={rv}", count=2)
     assert [(e["object"]["metadata"]["namespace"], e["object"]["metadata"]["name"]) for e in events] == [
         ("default", "a"),
         ("other", "b"),
@@ -171,7 +200,7 @@ def test_watch_across_namespaces(server: KubeApiServer, core: client.CoreV1Api) 
 
 def test_legacy_watch_path(server: KubeApiServer, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
-    events = raw_watch(server, "/api/v1/watch/namespaces/default/configmaps?timeoutSeconds=1")
+    events = raw_watch(server, "/api/v1/watch/namespaces/default/configmaps", count=1)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "a")]
 
 

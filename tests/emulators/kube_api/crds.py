@@ -9,6 +9,8 @@ filled in at once.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -77,8 +79,15 @@ def load_crd_files(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Every CustomResourceDefinition document in the given (multi-document) YAML files."""
     found = []
     for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for doc in yaml.safe_load_all(fh):
-                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                    found.append(doc)
+        resolved = Path(path).resolve()
+        found.extend(copy.deepcopy(_parse(resolved, resolved.stat().st_mtime_ns)))
     return found
+
+
+@functools.lru_cache(maxsize=32)
+def _parse(path: Path, mtime_ns: int) -> tuple[dict[str, Any], ...]:
+    """Parsing Istio's CRDs takes most of a second: parse each file version once per process."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        docs = yaml.load_all(fh, Loader=loader)
+        return tuple(d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition")

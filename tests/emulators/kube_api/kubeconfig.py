@@ -24,6 +24,8 @@ def render(server_url: str, token: str, namespace: str = "default") -> dict[str,
 def write(path: str | Path, server_url: str, token: str) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(render(server_url, token), sort_keys=False), encoding="utf-8")
-    target.chmod(0o600)
+    partial = target.with_name(target.name + ".partial")  # readers never see a half-written file
+    partial.write_text(yaml.safe_dump(render(server_url, token), sort_keys=False), encoding="utf-8")
+    partial.chmod(0o600)
+    partial.replace(target)
     return target

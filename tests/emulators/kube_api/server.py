@@ -82,6 +82,7 @@ class _HttpServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server: _HttpServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read request_log instead

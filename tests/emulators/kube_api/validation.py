@@ -183,11 +183,11 @@ def validate_custom(rt: ResourceType, obj: dict[str, Any], directive: str) -> tu
     for message in validate_against_crd_schema(body, rt.schema):
         m = re.fullmatch(r'(.*): unknown field "(.*)"', message)
         if m:
-            path = m.group(1) if m.group(1) != "<root>" else ""
+            path = _k8s_path(m.group(1)) if m.group(1) != "<root>" else ""
             unknown.append(f"{path}.{m.group(2)}" if path else m.group(2))
             continue
         field, _, detail = message.partition(": ")
-        causes.append(_cause("FieldValueInvalid", field, detail))
+        causes.append(_cause("FieldValueInvalid", _k8s_path(field), detail))
     if unknown and directive == "Strict":
         fields = ", ".join(f'unknown field "{u}"' for u in unknown)
         raise bad_request(
@@ -197,6 +197,11 @@ def validate_custom(rt: ResourceType, obj: dict[str, Any], directive: str) -> tu
         _delete_path(obj, path)
     warnings = [f'unknown field "{u}"' for u in unknown] if directive == "Warn" else []
     return causes, warnings
+
+
+def _k8s_path(dotted: str) -> str:
+    """``spec.http.0.route`` (jsonschema) -> ``spec.http[0].route`` (Kubernetes field paths)."""
+    return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", dotted)
 
 
 def _delete_path(obj: dict[str, Any], dotted: str) -> None:

@@ -1,0 +1,61 @@
+"""The minimal deployment controller: status follows spec shortly after each change."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from emulators.kube_api import KubeApiServer
+from emulators.kube_api.testing import deployment, wait_for
+
+
+def observed(apps: client.AppsV1Api, generation: int) -> client.V1Deployment:
+    def check() -> client.V1Deployment | None:
+        d = apps.read_namespaced_deployment("web", "default")
+        return d if d.status and d.status.observed_generation == generation else None
+
+    return wait_for(check)
+
+
+def test_new_deployment_becomes_available(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=3))
+    status = observed(apps, 1).status
+    assert (status.replicas, status.updated_replicas, status.ready_replicas, status.available_replicas) == (3, 3, 3, 3)
+    conditions = {c.type: c for c in status.conditions}
+    assert conditions["Available"].status == "True"
+    assert conditions["Available"].reason == "MinimumReplicasAvailable"
+    assert conditions["Progressing"].reason == "NewReplicaSetAvailable"
+
+
+def test_scaling_updates_status_without_bumping_generation_again(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    observed(apps, 1)
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 5}})
+    d = observed(apps, 2)
+    assert d.status.available_replicas == 5
+    assert d.metadata.generation == 2
+
+
+def test_status_write_is_a_modified_event_that_keeps_generation(apps: client.AppsV1Api, server: KubeApiServer) -> None:
+    created = apps.create_namespaced_deployment("default", deployment())
+    d = observed(apps, 1)
+    assert int(d.metadata.resource_version) > int(created.metadata.resource_version)
+    events = [e for e in server.store._history if e.storage_key == "deployments.apps"]
+    assert [e.type for e in events] == ["ADDED", "MODIFIED"]
+    assert events[1].obj["metadata"]["generation"] == 1
+
+
+def test_steady_state_writes_nothing(apps: client.AppsV1Api, server: KubeApiServer) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    observed(apps, 1)
+    rv = server.resource_version
+    apps.patch_namespaced_deployment("web", "default", {"metadata": {"labels": {"x": "y"}}})
+    wait_for(lambda: server.resource_version == rv + 1)
+    # the label change does not touch spec: the controller has nothing to do
+    apps.read_namespaced_deployment("web", "default")
+    assert server.resource_version == rv + 1
+
+
+def test_scaled_to_zero_reports_no_replica_counts(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=0))
+    status = observed(apps, 1).status
+    assert status.replicas is None and status.available_replicas is None
