@@ -14,6 +14,7 @@ import builtins
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -22,8 +23,10 @@ import structlog
 
 from controller_common import health, objects
 from controller_common.engine import Controller
+from controller_common.flags import LeaderElectionSettings, ProcessSettings
 from controller_common.informer import Informer
 from controller_common.kube import KubeClient, Resource
+from controller_common.leader import LeaderElector
 from controller_common.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -77,6 +80,8 @@ class Manager:
         resync_seconds: float = 600.0,
         metrics_bind_address: str = ":8080",
         health_probe_bind_address: str = ":8081",
+        leader_election: LeaderElectionSettings | None = None,
+        cache_sync_timeout_seconds: float = 120.0,
     ) -> None:
         self.name = name
         self.client = client
@@ -85,6 +90,23 @@ class Manager:
         self.resync_seconds = resync_seconds
         self.metrics_bind_address = metrics_bind_address
         self.health_probe_bind_address = health_probe_bind_address
+        self.cache_sync_timeout_seconds = cache_sync_timeout_seconds
+        self.elector = (
+            LeaderElector(
+                client,
+                name=leader_election.lease_name,
+                namespace=leader_election.namespace,
+                lease_duration=leader_election.lease_duration_seconds,
+                renew_deadline=leader_election.renew_deadline_seconds,
+                retry_period=leader_election.retry_period_seconds,
+                # Released only after the workers have finished (see _shutdown), so a successor
+                # never overlaps with our in-flight reconcile.
+                release_on_cancel=False,
+                metrics=metrics,
+            )
+            if leader_election is not None
+            else None
+        )
         self.stop_event = threading.Event()
         self._groups: list[InformerGroup] = []
         self._controllers: list[Controller] = []
@@ -92,6 +114,20 @@ class Manager:
         self._ready = threading.Event()
         self._failed: list[str] = []
         self._servers: list[Any] = []
+
+    @classmethod
+    def from_settings(cls, *, name: str, client: KubeClient, metrics: Metrics, process: ProcessSettings) -> Manager:
+        return cls(
+            name=name,
+            client=client,
+            metrics=metrics,
+            namespaces=process.namespaces,
+            resync_seconds=process.resync_period_seconds,
+            metrics_bind_address=process.metrics_bind_address,
+            health_probe_bind_address=process.health_probe_bind_address,
+            leader_election=process.leader_election,
+            cache_sync_timeout_seconds=process.cache_sync_timeout_seconds,
+        )
 
     def informer(self, resource: Resource, *, label_selector: str | None = None) -> InformerGroup:
         namespaces: Sequence[str | None] = self.namespaces or (None,)
@@ -132,16 +168,33 @@ class Manager:
         for group in self._groups:
             group.start()
         log.info("waiting for caches to sync", informers=len(self._groups))
+        deadline = time.monotonic() + self.cache_sync_timeout_seconds
         while not self.stop_event.is_set() and not all(g.has_synced() for g in self._groups):
+            if time.monotonic() > deadline:
+                log.error("caches did not sync in time", timeout_seconds=self.cache_sync_timeout_seconds)
+                self._failed.append("cache-sync")
+                return self._shutdown([])
             self.stop_event.wait(0.05)
         if self.stop_event.is_set():
             return self._shutdown([])
+        # Ready means "can serve": caches are warm. A standby replica is ready too (like controller-runtime).
         self._ready.set()
+        if self.elector is not None and not self.elector.acquire(self.stop_event):
+            return self._shutdown([])
         log.info("caches synced; starting workers", controllers=[c.name for c in self._controllers])
         threads = [self._thread(c.name, c.run) for c in self._controllers]
         threads += [self._thread(name, fn) for name, fn in self._runnables]
+        if self.elector is not None:
+            self._thread("leader-election", self._keep_leadership)
         self.stop_event.wait()
         return self._shutdown(threads)
+
+    def _keep_leadership(self, stop: threading.Event) -> None:
+        assert self.elector is not None
+        if not self.elector.renew_until_lost(stop):
+            # Losing the lease while workers run means another replica may now write too:
+            # exit non-zero at once so Kubernetes restarts us as a standby.
+            raise RuntimeError("leadership lost")
 
     def _thread(self, name: str, fn: Runnable) -> threading.Thread:
         def target() -> None:
@@ -161,6 +214,8 @@ class Manager:
         self._ready.clear()
         for thread in threads:
             thread.join(timeout=30)
+        if self.elector is not None and self.elector.is_leader() and not self._failed:
+            self.elector.release()
         for group in self._groups:
             group.stop()
         health.shutdown(self._servers)

@@ -54,15 +54,7 @@ def run(settings: Settings) -> int:
     domain = ReplicatorMetrics.create(library)
     process = settings.process
     client = KubeClient.from_environment(process.kubeconfig)
-    manager = Manager(
-        name="replicator",
-        client=client,
-        metrics=library,
-        namespaces=process.namespaces,
-        resync_seconds=process.resync_period_seconds,
-        metrics_bind_address=process.metrics_bind_address,
-        health_probe_bind_address=process.health_probe_bind_address,
-    )
+    manager = Manager.from_settings(name="replicator", client=client, metrics=library, process=process)
     deployments = manager.informer(DEPLOYMENTS)
     services = manager.informer(SERVICES)
     queue = WorkQueue("replicator", metrics=library)

@@ -91,7 +91,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     if poll <= 0:
         parser.error("--poll-interval must be positive")
     return Settings(
-        process=process_settings(parser, args, env),
+        process=process_settings(parser, args, env, name="replicator"),
         github_api_url=(args.github_api_url or env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
         github_token=token,
         poll_interval_seconds=poll,

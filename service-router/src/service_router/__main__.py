@@ -37,15 +37,7 @@ def run(settings: Settings) -> int:
     domain = RouterMetrics.create(library)
     process = settings.process
     client = KubeClient.from_environment(process.kubeconfig)
-    manager = Manager(
-        name="service-router",
-        client=client,
-        metrics=library,
-        namespaces=process.namespaces,
-        resync_seconds=process.resync_period_seconds,
-        metrics_bind_address=process.metrics_bind_address,
-        health_probe_bind_address=process.health_probe_bind_address,
-    )
+    manager = Manager.from_settings(name="service-router", client=client, metrics=library, process=process)
     vs_resource = wait_for_virtual_services(client, manager.stop_event)
     if vs_resource is None:
         return 0

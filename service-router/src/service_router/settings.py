@@ -27,7 +27,9 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    return Settings(process=process_settings(parser, args, os.environ if environ is None else environ))
+    return Settings(
+        process=process_settings(parser, args, os.environ if environ is None else environ, name="service-router")
+    )
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
