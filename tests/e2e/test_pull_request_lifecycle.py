@@ -40,11 +40,15 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def _origin_state(snap: Snapshot) -> tuple[Any, ...]:
+    """What a user wrote on the origin (status is the deployment controller's, so it may move)."""
     deployment, service = snap.deployments[ORIGIN], snap.services[ORIGIN]
     return (
-        deployment["metadata"]["resourceVersion"],
+        deployment["metadata"]["generation"],
+        deployment["metadata"].get("labels"),
+        deployment["metadata"].get("annotations"),
+        deployment["spec"],
         service["metadata"]["resourceVersion"],
-        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        service["spec"],
     )
 
 
