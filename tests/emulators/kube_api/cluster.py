@@ -78,6 +78,7 @@ class KubeApiServer:
             self._httpd.shutdown()
             self._httpd.close_connections()
             self._httpd.server_close()
+            self._httpd.join_threads(timeout=5)
             self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import crds, patch, strategies, validation
-from .errors import ApiError, already_exists, bad_request, conflict, forbidden, not_found, success_status
+from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found, success_status
 from .resources import Registry, ResourceType
 from .selectors import object_matches, parse_field_selector, parse_label_selector
 from .store import Store
@@ -108,13 +108,23 @@ class Api:
             causes, warnings = validation.decode_builtin(rt, obj, directive)
         else:
             causes, warnings = validation.validate_custom(rt, obj, directive)
-        used_ips = [s.get("spec", {}).get("clusterIP", "") for s in self.store.list("services")]
-        used_ports = [
-            p.get("nodePort")
-            for s in self.store.list("services")
-            for p in s.get("spec", {}).get("ports") or []
-            if p.get("nodePort")
-        ]
+        others = (
+            []
+            if rt.plural != "services"
+            else [s for s in self.store.list("services") if s["metadata"]["uid"] != obj["metadata"].get("uid")]
+        )
+        used_ips = {s.get("spec", {}).get("clusterIP", "") for s in others}
+        used_ports = {p.get("nodePort") for s in others for p in s.get("spec", {}).get("ports") or []}
+        if rt.plural == "services" and old is None and obj.get("spec", {}).get("clusterIP") in used_ips - {"None", ""}:
+            ip = obj["spec"]["clusterIP"]
+            causes.append(
+                {
+                    "type": "FieldValueInvalid",
+                    "field": "spec.clusterIPs",
+                    "value": f'[]string{{"{ip}"}}',
+                    "detail": f"failed to allocate IP {ip}: provided IP is already allocated",
+                }
+            )
         if not causes:
             strategies.apply_defaults(rt, obj, old, used_ips, used_ports)
         causes = validation.validate_metadata(rt, obj) + causes + strategies.validate(rt, obj, old)
@@ -215,6 +225,21 @@ class Api:
     ) -> tuple[dict[str, Any], list[str]]:
         meta = obj["metadata"]
         name = old["metadata"]["name"]
+        unconditional_ok = rt.builtin and rt.plural != "customresourcedefinitions"
+        if not meta.get("resourceVersion") and not unconditional_ok:  # their strategies refuse it
+            raise invalid(
+                rt.kind,
+                rt.group,
+                name,
+                [
+                    {
+                        "type": "FieldValueInvalid",
+                        "field": "metadata.resourceVersion",
+                        "value": "0x0",
+                        "detail": "must be specified for an update",
+                    }
+                ],
+            )
         if meta.get("resourceVersion") and meta["resourceVersion"] != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
         if meta.get("uid") and meta["uid"] != old["metadata"]["uid"]:
@@ -398,8 +423,6 @@ class Api:
 
 
 def validation_forbidden(rt: ResourceType, name: str, added: list[str]) -> ApiError:
-    from .errors import invalid
-
     return invalid(
         rt.kind,
         rt.group,

@@ -59,13 +59,31 @@ class _HttpServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], owner: KubeApiServer) -> None:
         self.owner = owner
         self.connections: set[socket.socket] = set()
+        self.threads: set[threading.Thread] = set()
         self.conn_lock = threading.Lock()
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, tracked so that ``stop()`` can join them."""
+        thread = threading.Thread(target=self._serve_connection, args=(request, client_address), daemon=True)
         with self.conn_lock:
             self.connections.add(request)
-        super().process_request(request, client_address)
+            self.threads.add(thread)
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self.conn_lock:
+                self.threads.discard(threading.current_thread())
+
+    def join_threads(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self.conn_lock:
+            threads = list(self.threads)
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def shutdown_request(self, request: Any) -> None:
         with self.conn_lock:
