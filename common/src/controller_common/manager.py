@@ -214,8 +214,8 @@ class Manager:
         self._ready.clear()
         for thread in threads:
             thread.join(timeout=30)
-        if self.elector is not None and self.elector.is_leader() and not self._failed:
-            self.elector.release()
+        if self.elector is not None and not self._failed:
+            self.elector.release()  # a no-op unless we still hold the Lease
         for group in self._groups:
             group.stop()
         health.shutdown(self._servers)
