@@ -35,6 +35,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def push_commit(repo: GitHubRepository, branch: str) -> str:
+    """A new commit on ``branch`` through the REST API: what a ``git push`` does to a PR head."""
+    ref = repo.get_git_ref(f"heads/{branch}")
+    parent = repo.get_git_commit(ref.object.sha)
+    commit = repo.create_git_commit(f"change on {branch}", parent.tree, [parent])
+    ref.edit(commit.sha)
+    return commit.sha
+
+
 @dataclass
 class Snapshot:
     """What a person would look at: Deployments, Services and the routes of one VirtualService."""
@@ -153,12 +162,7 @@ class World:
         return repo.create_pull(title=f"Work on {branch}", head=branch, base="main", draft=draft).number
 
     def push(self, repo: GitHubRepository, branch: str) -> str:
-        """A new commit on ``branch``: what a ``git push`` does to the PR head."""
-        ref = repo.get_git_ref(f"heads/{branch}")
-        parent = repo.get_git_commit(ref.object.sha)
-        commit = repo.create_git_commit(f"change on {branch}", parent.tree, [parent])
-        ref.edit(commit.sha)
-        return commit.sha
+        return push_commit(repo, branch)
 
     # --- looking at the cluster -------------------------------------------------------------------
 
