@@ -24,6 +24,7 @@ from service_router import __version__
 from service_router.istio import wait_for_virtual_services
 from service_router.metrics import PREFIX, RouterMetrics
 from service_router.reconcile import RouteReconciler, keys_for_service, keys_for_virtual_service
+from service_router.reverts import RevertTracker
 from service_router.settings import Settings, parse_settings
 
 log = structlog.get_logger("service-router")
@@ -56,11 +57,16 @@ def run(settings: Settings) -> int:
         record_event=record,
         metrics=domain,
         dry_run=process.dry_run,
+        reverts=RevertTracker(
+            threshold=settings.reverts.threshold,
+            window=settings.reverts.window_seconds,
+            backoff=settings.reverts.backoff_seconds,
+        ),
     )
     services.on_change(lambda _event, obj: [queue.add(key) for key in keys_for_service(obj)])
     virtual_services.on_change(lambda _event, obj: [queue.add(key) for key in keys_for_virtual_service(obj)])
     manager.add_controller(Controller("service-router", reconcile=reconciler, queue=queue, workers=process.workers))
-    return manager.run()
+    return int(manager.run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,7 +32,7 @@ def routes_table(
         for route in (vs.get("spec") or {}).get("http") or []:
             if is_managed_route(route):
                 route_names.setdefault(objects.namespace(vs) or "", []).append(str(route.get("name")))
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for service in sorted(services, key=lambda s: (objects.namespace(s) or "", objects.name(s))):
         origin_name = objects.annotations(service).get(contract.ORIGIN_SERVICE_ANNOTATION)
         if not origin_name or (origin and origin_name != origin):

@@ -1,7 +1,8 @@
 """The service-router's domain metrics, on the process registry of :mod:`controller_common.metrics`.
 
-Library metrics (reconciles, work queue, informers, events) come from ``controller_common``;
-these add what an Istio operator asks about: how many PR routes stand, and how often we write.
+Library metrics (reconciles and their duration, work queue, informers, events) come from
+``controller_common``; these add what an Istio operator asks about: how many PR routes stand in
+each VirtualService, how often we write, how often another writer raced or undid us.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class RouterMetrics:
     managed_routes: Gauge
     virtual_service_writes: Counter
     conflicts_retried: Counter
+    reverts_detected: Counter
+    revert_backoffs: Counter
 
     @classmethod
     def create(cls, library: Metrics) -> RouterMetrics:
@@ -29,8 +32,8 @@ class RouterMetrics:
             library=library,
             managed_routes=Gauge(
                 f"{PREFIX}_managed_routes",
-                "PR routes the router maintains, per origin Service.",
-                ["namespace", "origin"],
+                "PR routes the router maintains, per VirtualService and origin Service.",
+                ["namespace", "virtual_service", "origin"],
                 registry=r,
             ),
             virtual_service_writes=Counter(
@@ -42,6 +45,18 @@ class RouterMetrics:
             conflicts_retried=Counter(
                 f"{PREFIX}_conflicts_total",
                 "Writes answered 409 Conflict (another writer changed the object); retried from a fresh read.",
+                registry=r,
+            ),
+            reverts_detected=Counter(
+                f"{PREFIX}_reverts_detected_total",
+                "Writes of ours that another writer undid (a hand edit, a GitOps tool), per origin Service.",
+                ["namespace", "origin"],
+                registry=r,
+            ),
+            revert_backoffs=Counter(
+                f"{PREFIX}_revert_backoffs_total",
+                "Times the router stopped restoring an origin's routes for a while because they kept being undone.",
+                ["namespace", "origin"],
                 registry=r,
             ),
         )

@@ -1,28 +1,46 @@
-"""Converge one origin Service's VirtualService on the clone Services that name it.
+"""Converge one origin Service's VirtualServices on the clone Services that name it.
 
 The key is ``<namespace>/<origin service>``. Inputs come from the informer caches (clone Services
 carrying the origin annotation, the namespace's VirtualServices); the pure planner in
-:mod:`service_router.routes` decides the desired VirtualService; this module writes only the
-difference, with the observed ``resourceVersion`` so a concurrent writer makes us re-read rather
-than overwrite. A clone Service gets the router's finalizer before it is routed and loses it only
-after its route is gone, so traffic never points at a Service that no longer exists.
+:mod:`service_router.routes` decides the desired VirtualServices; this module writes only the
+difference.
+
+Guarantees:
+- every write carries the observed ``resourceVersion``; a 409 (or a create that finds the name
+  taken) re-reads the VirtualServices *from the server* — the cache may be the stale copy that
+  caused it — and plans again, at most ``max_write_attempts`` times per reconcile, then hands the
+  key back to the queue as a transient error (client-go's ``RetryOnConflict``: no sleep here,
+  the queue's backoff is the only wait). Nothing is written when the desired routes stand.
+- a clone Service gets the router's finalizer before it is routed and loses it only after no
+  route to it is left, so traffic never points at a Service that no longer exists, even if the
+  router was down while the Service was deleted.
+- a write that repeats our last one (someone undid it) is confirmed against the server, counted,
+  and refused for a while once it keeps happening (:mod:`service_router.reverts`): the router
+  never fights another writer in a hot loop. A Warning Event says so on the clone Services.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 
 from controller_common import contract, errors, objects
 from controller_common.kube import SERVICES, KubeClient, Resource
+from service_router.cloning import routed_clones
+from service_router.hosts import canonical_host
 from service_router.metrics import RouterMetrics
+from service_router.reporting import Reporter
+from service_router.reverts import RevertTracker
 from service_router.routes import Clone, VirtualServicePlan, plan_virtual_services
 
 log = structlog.get_logger(__name__)
+
+MAX_WRITE_ATTEMPTS = 3
+SERVICE_SUFFIX = ".svc.cluster.local"
 
 
 class Cache(Protocol):
@@ -33,6 +51,10 @@ class Cache(Protocol):
 
 EventRecorder = Callable[..., None]
 """``record(involved, reason=..., message=..., event_type=...)``: never raises."""
+
+
+class _StaleRead(Exception):
+    """The cache lagged behind the server: plan again from a fresh read (not a conflict)."""
 
 
 def clone_of(service: dict[str, Any]) -> str | None:
@@ -48,16 +70,35 @@ def keys_for_service(service: dict[str, Any]) -> list[str]:
 
 
 def keys_for_virtual_service(virtual_service: dict[str, Any]) -> list[str]:
-    """Every Service in the VirtualService's namespace that one of its hosts may name."""
+    """Every Service the VirtualService's hosts or route destinations name.
+
+    Destinations matter for gateway VirtualServices, whose hosts are external names
+    (``echo.example.com``) while their routes send to the origin Service.
+    """
     namespace = objects.namespace(virtual_service) or "default"
-    keys = []
-    for host in (virtual_service.get("spec") or {}).get("hosts") or []:
-        parts = str(host).split(".")
-        if len(parts) == 1 or (len(parts) >= 2 and parts[1] == namespace):
-            keys.append(f"{namespace}/{parts[0]}")
-        elif len(parts) >= 2:
-            keys.append(f"{parts[1]}/{parts[0]}")
-    return sorted(set(keys))
+    spec = virtual_service.get("spec") or {}
+    hosts = [str(h) for h in spec.get("hosts") or []]
+    for route in spec.get("http") or []:
+        for item in (route.get("route") or []) if isinstance(route, dict) else []:
+            host = (item.get("destination") or {}).get("host") if isinstance(item, dict) else None
+            if host:
+                hosts.append(str(host))
+    keys = set()
+    for host in hosts:
+        fqdn = canonical_host(host, context_namespace=namespace)
+        if fqdn.endswith(SERVICE_SUFFIX):
+            parts = fqdn[: -len(SERVICE_SUFFIX)].split(".")
+            if len(parts) == 2 and all(parts):
+                keys.add(f"{parts[1]}/{parts[0]}")
+    return sorted(keys)
+
+
+@dataclass
+class _Outcome:
+    held_seconds: float = 0.0
+    """How long a write we refused (another writer keeps undoing it) stays refused; 0: none."""
+    routed: set[str] = field(default_factory=set)
+    """Clone Services a route reaches after this reconcile (desired, or observed where held)."""
 
 
 @dataclass
@@ -69,6 +110,12 @@ class RouteReconciler:
     record_event: EventRecorder
     metrics: RouterMetrics
     dry_run: bool = False
+    max_write_attempts: int = MAX_WRITE_ATTEMPTS
+    reverts: RevertTracker = field(default_factory=RevertTracker)
+    reporter: Reporter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reporter = Reporter(self.record_event)
 
     def __call__(self, key: str) -> None:
         namespace, origin = key.split("/", 1)
@@ -83,58 +130,151 @@ class RouteReconciler:
                 self._add_finalizer(service)
 
         origin_service = self.services.get(key)
-        plans = plan_virtual_services(
-            origin_service=origin,
-            namespace=namespace,
-            origin_ports=_ports(origin_service) if origin_service else (),
-            clones=[
-                Clone(service=objects.name(s), namespace=namespace, origin_service=origin, ports=_ports(s))
-                for s in live
-            ],
-            virtual_services=self.virtual_services.list_namespace(namespace),
-            api_version=self.virtual_service_resource.api_version,
-        )
-        for plan in plans:
-            self._apply(plan, key)
-        mesh = plans[0]
-        self._report(origin, namespace, live, plans)
-        self.metrics.managed_routes.labels(namespace=namespace, origin=origin).set(len(mesh.managed_routes))
-        # Only once the route is gone may the Service go: release our finalizer last.
-        for service in leaving:
-            self._remove_finalizer(service)
-            self.record_event(service, reason="Unrouted", message=f"route to {objects.name(service)} removed")
-        log.info("reconciled", origin=key, action=plan.action, clones=len(live), leaving=len(leaving))
+        inputs = [
+            Clone(service=objects.name(s), namespace=namespace, origin_service=origin, ports=_ports(s)) for s in live
+        ]
+        virtual_services = self.virtual_services.list_namespace(namespace)
+        for attempt in range(1, self.max_write_attempts + 1):
+            plans = plan_virtual_services(
+                origin_service=origin,
+                namespace=namespace,
+                origin_ports=_ports(origin_service) if origin_service else (),
+                clones=inputs,
+                virtual_services=virtual_services,
+                api_version=self.virtual_service_resource.api_version,
+            )
+            try:
+                outcome = self._apply_all(key, plans, live, virtual_services)
+                break
+            except _StaleRead:
+                log.debug("cache behind the server; planning from a fresh read", origin=key, attempt=attempt)
+            except (errors.Conflict, errors.AlreadyExists) as exc:
+                self.metrics.conflicts_retried.inc()
+                log.info("virtual service write conflict; re-reading", origin=key, attempt=attempt, error=str(exc))
+                if attempt == self.max_write_attempts:
+                    for service in live:
+                        self.reporter.once(
+                            service,
+                            "WriteConflict",
+                            f"VirtualService changed under every one of {attempt} writes; will retry with backoff",
+                        )
+                    raise errors.TransientError(f"{key}: VirtualService write conflicted {attempt} times") from exc
+            # The cache may be the stale copy that made us conflict: read the server itself.
+            virtual_services = self.client.list(self.virtual_service_resource, namespace)[0]
+        else:
+            raise errors.TransientError(f"{key}: cache still behind the server after {self.max_write_attempts} reads")
 
-    def _report(
-        self, origin: str, namespace: str, live: list[dict[str, Any]], plans: Sequence[VirtualServicePlan]
-    ) -> None:
-        """Events on the clone Services: what a person running ``kubectl describe svc`` should see."""
+        self._report(origin, namespace, live, plans, outcome)
+        self._set_gauges(origin, namespace, plans)
+        released = 0
+        for service in leaving:
+            if objects.name(service) in outcome.routed:
+                continue  # a route we may not remove yet still reaches it: keep the finalizer
+            # Only once the route is gone may the Service go: release our finalizer last.
+            self._remove_finalizer(service)
+            self.reporter.once(service, "Unrouted", f"route to {objects.name(service)} removed", warning=False)
+            self.reporter.forget(service)
+            released += 1
+        if not clones:
+            self.reverts.forget(key)
+        log.info(
+            "reconciled",
+            origin=key,
+            actions=[p.action for p in plans],
+            clones=len(live),
+            released=released,
+            held_seconds=round(outcome.held_seconds, 1),
+        )
+        if outcome.held_seconds:
+            raise errors.RequeueAfter(outcome.held_seconds, "another writer keeps undoing our routes")
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def _apply_all(
+        self,
+        key: str,
+        plans: Sequence[VirtualServicePlan],
+        live: list[dict[str, Any]],
+        observed: Sequence[dict[str, Any]],
+    ) -> _Outcome:
+        outcome = _Outcome()
+        namespace, origin = key.split("/", 1)
         header = contract.routing_header(origin, namespace)
         for plan in plans:
-            for warning in plan.warnings:
-                log.warning("virtual service warning", origin=f"{namespace}/{origin}", warning=warning)
-                for service in live:
-                    self.record_event(service, reason="RoutingWarning", message=warning, event_type="Warning")
-            if plan.action == "none":
+            target = plan.virtual_service
+            if plan.action == "none" or target is None:
+                outcome.routed.update(plan.routed_clones)
                 continue
-            for service in live:
-                if objects.name(service) in plan.routed_clones:
-                    value = contract.routing_value(objects.name(service), namespace)
-                    self.record_event(service, reason="Routed", message=f"requests with {header}: {value} reach it")
-        if not any(plan.routed_clones for plan in plans):
-            for service in live:
-                self.record_event(
-                    service,
-                    reason="NotRouted",
-                    message="no VirtualService route reaches this clone",
-                    event_type="Warning",
-                )
+            ident = objects.object_key(target)
+            routes = (target.get("spec") or {}).get("http") or []
+            if plan.action != "delete" and not self.dry_run and self.reverts.is_repeat(key, ident, routes):
+                held = self._held_back(key, plan, live)
+                if held:
+                    outcome.held_seconds = max(outcome.held_seconds, held)
+                    standing = next((v for v in observed if objects.object_key(v) == ident), None)
+                    if standing is not None:
+                        http = (standing.get("spec") or {}).get("http") or []
+                        outcome.routed.update(routed_clones(http, header=header))
+                    continue
+            self._write(plan, key)
+            outcome.routed.update(plan.routed_clones)
+            if plan.action != "delete" and not self.dry_run:
+                self.reverts.remember(key, ident, routes)
+        return outcome
 
-    def _apply(self, plan: VirtualServicePlan, key: str) -> None:
-        if plan.action == "none" or plan.virtual_service is None:
-            return
+    def _held_back(self, key: str, plan: VirtualServicePlan, live: list[dict[str, Any]]) -> float:
+        """Seconds to hold back a write that repeats our last one; 0 to write it."""
+        remaining = self.reverts.backoff_remaining(key)
+        if remaining:
+            return remaining
+        self._confirm_fresh(plan)
+        namespace, origin = key.split("/", 1)
+        target = objects.object_key(plan.virtual_service or {})
+        verdict = self.reverts.revert_seen(key)
+        if verdict.new_revert:
+            self.metrics.reverts_detected.labels(namespace=namespace, origin=origin).inc()
+        if verdict.write:
+            log.info("our routes were undone by another writer; restoring", origin=key, virtual_service=target)
+            for service in live:
+                self.reporter.once(
+                    service, "RoutesRestored", f"routes in VirtualService {target} were undone; restored", warning=False
+                )
+            return 0.0
+        if verdict.started_backoff:
+            self.metrics.revert_backoffs.labels(namespace=namespace, origin=origin).inc()
+            log.warning(
+                "another writer keeps undoing our routes; backing off",
+                origin=key,
+                virtual_service=target,
+                backoff_seconds=verdict.backoff_seconds,
+            )
+            for service in live:
+                self.reporter.once(
+                    service,
+                    "RoutesReverted",
+                    f"another writer keeps undoing the routes in VirtualService {target}; not restoring them for "
+                    f"{verdict.backoff_seconds:.0f}s (a GitOps tool? let it ignore spec.http of this VirtualService)",
+                )
+        return verdict.backoff_seconds
+
+    def _confirm_fresh(self, plan: VirtualServicePlan) -> None:
+        """Raise ``_StaleRead`` unless the cached VirtualService the plan started from is the server's."""
+        target = plan.virtual_service or {}
+        try:
+            fresh: dict[str, Any] | None = self.client.get(
+                self.virtual_service_resource, objects.namespace(target), objects.name(target)
+            )
+        except errors.NotFound:
+            fresh = None
+        if plan.action == "create":
+            if fresh is not None:
+                raise _StaleRead
+        elif fresh is None or objects.resource_version(fresh) != objects.resource_version(target):
+            raise _StaleRead
+
+    def _write(self, plan: VirtualServicePlan, key: str) -> None:
         resource = self.virtual_service_resource
-        target = plan.virtual_service
+        target = plan.virtual_service or {}
         if self.dry_run:
             log.info("dry run: would write virtual service", action=plan.action, name=objects.name(target))
             return
@@ -152,6 +292,51 @@ class RouteReconciler:
                 )
         self.metrics.virtual_service_writes.labels(action=plan.action).inc()
         log.info("virtual service written", origin=key, action=plan.action, name=objects.name(target))
+
+    # --- seeing it ------------------------------------------------------------------------------
+
+    def _report(
+        self,
+        origin: str,
+        namespace: str,
+        live: list[dict[str, Any]],
+        plans: Sequence[VirtualServicePlan],
+        outcome: _Outcome,
+    ) -> None:
+        """Events on the clone Services: what a person running ``kubectl describe svc`` should see."""
+        header = contract.routing_header(origin, namespace)
+        warnings = [w for plan in plans for w in plan.warnings]
+        for warning in warnings:
+            log.info("virtual service warning", origin=f"{namespace}/{origin}", warning=warning)
+        has_virtual_service = any(plan.virtual_service is not None for plan in plans)
+        for service in live:
+            self.reporter.warnings(service, "RoutingWarning", warnings)
+            name = objects.name(service)
+            if name in outcome.routed:
+                value = contract.routing_value(name, namespace)
+                self.reporter.state(service, "Routed", f"requests with {header}: {value} reach it")
+            elif not has_virtual_service:
+                self.reporter.state(
+                    service,
+                    "NoVirtualService",
+                    f"no VirtualService for {origin}.{namespace} to route through, and none may be created",
+                    warning=True,
+                )
+            else:
+                self.reporter.state(service, "NotRouted", "no VirtualService route reaches this clone", warning=True)
+
+    def _set_gauges(self, origin: str, namespace: str, plans: Sequence[VirtualServicePlan]) -> None:
+        for plan in plans:
+            if plan.virtual_service is None:
+                continue
+            labels = {"namespace": namespace, "virtual_service": objects.name(plan.virtual_service), "origin": origin}
+            if plan.action == "delete" or not plan.managed_routes:
+                with contextlib.suppress(KeyError):
+                    self.metrics.managed_routes.remove(*labels.values())
+            else:
+                self.metrics.managed_routes.labels(**labels).set(len(plan.managed_routes))
+
+    # --- finalizers -----------------------------------------------------------------------------
 
     def _add_finalizer(self, service: dict[str, Any]) -> None:
         finalizers = [*(service["metadata"].get("finalizers") or []), contract.ROUTER_FINALIZER]

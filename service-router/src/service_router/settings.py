@@ -10,11 +10,22 @@ from typing import Any
 
 from controller_common.flags import ProcessSettings, add_process_flags, process_settings
 from service_router import __version__
+from service_router.reverts import DEFAULT_BACKOFF_SECONDS, DEFAULT_THRESHOLD, DEFAULT_WINDOW_SECONDS
+
+
+@dataclass(frozen=True)
+class RevertSettings:
+    """When another writer keeps undoing our routes: how many times, within what, and how long to yield."""
+
+    threshold: int = DEFAULT_THRESHOLD
+    window_seconds: float = DEFAULT_WINDOW_SECONDS
+    backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
 
 
 @dataclass(frozen=True)
 class Settings:
     process: ProcessSettings
+    reverts: RevertSettings = RevertSettings()
 
     def redacted(self) -> dict[str, Any]:
         return asdict(self)
@@ -22,13 +33,40 @@ class Settings:
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add_process_flags(parser)
+    parser.add_argument(
+        "--revert-threshold",
+        type=int,
+        default=DEFAULT_THRESHOLD,
+        help=f"undone writes within --revert-window that make the router stop restoring (default {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--revert-window",
+        type=float,
+        default=DEFAULT_WINDOW_SECONDS,
+        help=f"seconds (default {DEFAULT_WINDOW_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--revert-backoff",
+        type=float,
+        default=DEFAULT_BACKOFF_SECONDS,
+        help=f"seconds to stop restoring, doubled while the fight goes on (default {DEFAULT_BACKOFF_SECONDS:.0f})",
+    )
 
 
 def settings_from_args(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> Settings:
+    if args.revert_threshold < 1:
+        parser.error("--revert-threshold must be at least 1")
+    if args.revert_window <= 0 or args.revert_backoff <= 0:
+        parser.error("--revert-window and --revert-backoff must be positive")
     return Settings(
-        process=process_settings(parser, args, os.environ if environ is None else environ, name="service-router")
+        process=process_settings(parser, args, os.environ if environ is None else environ, name="service-router"),
+        reverts=RevertSettings(
+            threshold=args.revert_threshold,
+            window_seconds=args.revert_window,
+            backoff_seconds=args.revert_backoff,
+        ),
     )
 
 

@@ -1,0 +1,224 @@
+"""The router's reconcile against the emulated API server: conflicts, finalizers, reverts, events."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller_common import contract, errors
+from controller_common.kube import SERVICES
+
+from .conftest import NS, ORIGIN, Rig
+
+CLONE = "echo-pr1"
+ROUTE = contract.managed_route_name(CLONE)
+
+
+def test_conflicts_are_retried_from_a_fresh_read_and_converge(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.server.faults.inject(verb="update", resource="virtualservices", status=409, times=2)
+
+    rig.reconcile()
+
+    assert rig.route_names() == [ROUTE, "default"]
+    assert rig.counter("service_router_conflicts_total") == 2
+    updates = [r for r in rig.vs_writes() if r.verb == "update"]
+    assert [r.status for r in updates] == [409, 409, 200]
+    # Between the conflicts and the next write, the VirtualServices were read from the server.
+    log = rig.server.request_log
+    first_conflict = log.index(updates[0])
+    assert any(r.verb == "list" and r.resource == "virtualservices" for r in log[first_conflict:])
+
+
+def test_conflicts_beyond_the_bound_are_handed_to_the_queue(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.server.faults.inject(verb="update", resource="virtualservices", status=409)
+
+    with pytest.raises(errors.TransientError):
+        rig.reconcile()
+
+    assert len([r for r in rig.vs_writes() if r.verb == "update"]) == rig.reconciler.max_write_attempts
+    assert rig.route_names() == ["default"]
+    assert "WriteConflict" in rig.reasons(CLONE)
+    assert errors.is_transient(errors.TransientError())
+
+
+def test_a_stale_cache_never_overwrites_another_writers_change(lagging_rig: Rig) -> None:
+    rig = lagging_rig
+    rig.origin()
+    rig.clone(CLONE)
+    rig.refresh()
+    # Someone adds a route of their own after our cache was filled.
+    vs = rig.vs()
+    vs["spec"]["http"].insert(
+        0,
+        {
+            "name": "canary",
+            "match": [{"uri": {"prefix": "/canary"}}],
+            "route": [{"destination": {"host": "canary.default.svc.cluster.local"}}],
+        },
+    )
+    rig.client.replace(rig.resource, vs)
+
+    rig.reconcile()
+
+    assert rig.route_names() == ["canary", ROUTE, "default"]
+    assert rig.counter("service_router_conflicts_total") == 1
+
+
+def test_nothing_is_written_when_the_routes_already_stand(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    writes = len(rig.vs_writes())
+
+    rig.reconcile()
+    rig.reconcile()
+
+    assert len(rig.vs_writes()) == writes
+    assert rig.reasons(CLONE).count("Routed") == 1
+
+
+def test_the_route_goes_before_the_finalizer_and_the_service(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    service = rig.client.get(SERVICES, NS, CLONE)
+    assert contract.ROUTER_FINALIZER in service["metadata"]["finalizers"]
+
+    rig.client.delete(SERVICES, NS, CLONE)
+    held = rig.client.get(SERVICES, NS, CLONE)
+    assert held["metadata"].get("deletionTimestamp")
+    assert rig.route_names() == [ROUTE, "default"]
+
+    rig.reconcile()
+
+    assert rig.route_names() == ["default"]
+    with pytest.raises(errors.NotFound):
+        rig.client.get(SERVICES, NS, CLONE)
+    assert "Unrouted" in rig.reasons(CLONE)
+
+
+def test_a_router_created_virtual_service_is_deleted_with_its_last_route(rig: Rig) -> None:
+    rig.origin(virtual_service=False)
+    rig.clone(CLONE)
+    rig.reconcile()
+    created = rig.vs()
+    assert created["metadata"]["labels"][contract.MANAGED_BY_LABEL] == contract.SERVICE_ROUTER_MANAGER
+
+    rig.client.delete(SERVICES, NS, CLONE)
+    rig.reconcile()
+
+    with pytest.raises(errors.NotFound):
+        rig.vs()
+
+
+def _undo_our_routes(rig: Rig) -> None:
+    vs = rig.vs()
+    vs["spec"]["http"] = [r for r in vs["spec"]["http"] if not r["name"].startswith(contract.MANAGED_ROUTE_PREFIX)]
+    rig.client.replace(rig.resource, vs)
+
+
+def test_a_hand_edit_is_restored_and_a_writer_that_keeps_reverting_is_not_fought(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    labels = {"namespace": NS, "origin": ORIGIN}
+
+    _undo_our_routes(rig)
+    rig.reconcile()
+    assert rig.route_names() == [ROUTE, "default"]
+    assert rig.counter("service_router_reverts_detected_total", **labels) == 1
+    assert "RoutesRestored" in rig.reasons(CLONE)
+
+    _undo_our_routes(rig)
+    rig.reconcile()
+    _undo_our_routes(rig)
+    writes = len(rig.vs_writes())
+    with pytest.raises(errors.RequeueAfter) as backoff:
+        rig.reconcile()
+    assert backoff.value.seconds == pytest.approx(300)
+    assert len(rig.vs_writes()) == writes
+    assert rig.route_names() == ["default"]
+    assert rig.counter("service_router_revert_backoffs_total", **labels) == 1
+    assert rig.reasons(CLONE).count("RoutesReverted") == 1
+    assert rig.reasons(CLONE)[-1] == "NotRouted"
+
+    # While backing off: no writes and no extra reads, however often the key comes back.
+    rig.clock.now += 100
+    with pytest.raises(errors.RequeueAfter) as again:
+        rig.reconcile()
+    assert again.value.seconds == pytest.approx(200)
+    assert len(rig.vs_writes()) == writes
+
+    # After the back-off one more try; undone at once again, the next back-off is twice as long.
+    rig.clock.now += 200
+    rig.reconcile()
+    assert rig.route_names() == [ROUTE, "default"]
+    _undo_our_routes(rig)
+    with pytest.raises(errors.RequeueAfter) as longer:
+        rig.reconcile()
+    assert longer.value.seconds == pytest.approx(600)
+    assert rig.counter("service_router_revert_backoffs_total", **labels) == 2
+
+
+def test_a_new_clone_is_routed_even_while_backing_off(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    for _ in range(2):
+        _undo_our_routes(rig)
+        rig.reconcile()
+    _undo_our_routes(rig)
+    with pytest.raises(errors.RequeueAfter):
+        rig.reconcile()
+
+    rig.clone("echo-pr2")
+    rig.reconcile()
+
+    assert rig.route_names() == [ROUTE, contract.managed_route_name("echo-pr2"), "default"]
+
+
+def test_our_own_write_seen_late_in_the_cache_is_not_a_revert(lagging_rig: Rig) -> None:
+    rig = lagging_rig
+    rig.origin()
+    rig.clone(CLONE)
+    rig.refresh()
+    rig.reconcile()
+    rig.services.refresh()  # the finalizer; the VirtualService cache still shows the old routes
+    writes = len(rig.vs_writes())
+
+    rig.reconcile()
+
+    assert len(rig.vs_writes()) == writes
+    assert rig.counter("service_router_reverts_detected_total", namespace=NS, origin=ORIGIN) == 0
+    assert rig.counter("service_router_conflicts_total") == 0
+
+
+def test_warnings_are_reported_once_not_on_every_resync(rig: Rig) -> None:
+    rig.origin()
+    rig.client.create(
+        rig.resource,
+        {
+            "metadata": {"name": "echo-second", "namespace": NS},
+            "spec": {"hosts": ["echo"], "http": [{"route": [{"destination": {"host": "echo"}}]}]},
+        },
+    )
+    rig.clone(CLONE)
+    for _ in range(3):
+        rig.reconcile()
+
+    assert rig.reasons(CLONE) == ["RoutingWarning", "Routed"]
+    assert "picked default/echo" in rig.events[0]["message"]
+    assert "service-router--" not in str(rig.vs("echo-second"))
+
+
+def test_managed_routes_gauge_per_virtual_service(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.clone("echo-pr2")
+    rig.reconcile()
+    labels = {"namespace": NS, "virtual_service": ORIGIN, "origin": ORIGIN}
+    assert rig.counter("service_router_managed_routes", **labels) == 2
+    assert rig.counter("service_router_virtual_service_writes_total", action="update") == 1
