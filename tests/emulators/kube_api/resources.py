@@ -28,6 +28,7 @@ class ResourceType:
     builtin: bool = True
     categories: tuple[str, ...] = ()
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
     storage_version: bool = True
 
     @property

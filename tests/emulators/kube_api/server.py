@@ -268,13 +268,16 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "get":
             obj = api.get(rt, ns, info.name)
             if tables.wants_table(accept):
-                obj = tables.table([obj], obj["metadata"]["resourceVersion"], query.get("includeObject", "Metadata"))
+                obj = tables.table(
+                    rt, [obj], obj["metadata"]["resourceVersion"], query.get("includeObject", "Metadata")
+                )
             self._send_json(200, obj)
         elif verb == "list":
             listed = api.list(rt, ns or None, query)
             if tables.wants_table(accept):
                 items = [api.out(rt, o) for o in listed["items"]]
                 listed = tables.table(
+                    rt,
                     items,
                     listed["metadata"]["resourceVersion"],
                     query.get("includeObject", "Metadata"),

@@ -1,10 +1,21 @@
-"""Server-side printing: ``as=Table`` answers, so ``kubectl get`` prints NAME and AGE columns."""
+"""Server-side printing: ``as=Table`` answers, so ``kubectl get`` prints the familiar columns.
+
+kubectl asks the server to render lists as a ``meta.k8s.io/v1`` Table. We print the columns the
+real server prints for the kinds people look at (Deployments, Services, Namespaces, ConfigMaps,
+Secrets), a CRD's ``additionalPrinterColumns`` for custom resources, and NAME/AGE otherwise.
+"""
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from .resources import ResourceType
+
+Cell = Callable[[dict[str, Any]], Any]
 
 
 def wants_table(accept: str) -> bool:
@@ -22,6 +33,63 @@ def _age(timestamp: str | None) -> str:
     return f"{seconds}s"
 
 
+def _get(obj: Any, path: str) -> Any:
+    for part in [p for p in path.strip().lstrip(".").split(".") if p]:
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def _ports(svc: dict[str, Any]) -> str:
+    parts = []
+    for p in _get(svc, "spec.ports") or []:
+        node = f":{p['nodePort']}" if p.get("nodePort") else ""
+        parts.append(f"{p.get('port')}{node}/{p.get('protocol', 'TCP')}")
+    return ",".join(parts) or "<none>"
+
+
+def _status(obj: dict[str, Any], field: str) -> int:
+    return int(_get(obj, f"status.{field}") or 0)
+
+
+_BUILTIN: dict[str, list[tuple[str, str, Cell]]] = {
+    "deployments": [
+        ("Ready", "string", lambda d: f"{_status(d, 'readyReplicas')}/{_get(d, 'spec.replicas') or 0}"),
+        ("Up-to-date", "integer", lambda d: _status(d, "updatedReplicas")),
+        ("Available", "integer", lambda d: _status(d, "availableReplicas")),
+    ],
+    "services": [
+        ("Type", "string", lambda s: _get(s, "spec.type")),
+        ("Cluster-IP", "string", lambda s: _get(s, "spec.clusterIP")),
+        ("External-IP", "string", lambda s: ",".join(_get(s, "spec.externalIPs") or []) or "<none>"),
+        ("Port(s)", "string", _ports),
+    ],
+    "namespaces": [("Status", "string", lambda n: _get(n, "status.phase"))],
+    "configmaps": [("Data", "integer", lambda c: len(c.get("data") or {}) + len(c.get("binaryData") or {}))],
+    "secrets": [("Type", "string", lambda s: s.get("type")), ("Data", "integer", lambda s: len(s.get("data") or {}))],
+}
+
+
+def _render(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def _columns(rt: ResourceType) -> list[tuple[str, str, Cell]]:
+    if rt.builtin:
+        return _BUILTIN.get(rt.plural, [])
+    columns: list[tuple[str, str, Cell]] = []
+    for col in rt.printer_columns:
+        path = col.get("jsonPath", "")
+        if col.get("type") == "date":
+            columns.append((col["name"], "string", lambda o, p=path: _age(_get(o, p))))
+        else:
+            columns.append((col["name"], col.get("type", "string"), lambda o, p=path: _render(_get(o, p))))
+    return columns
+
+
 def _row_object(obj: dict[str, Any], include: str) -> dict[str, Any] | None:
     if include == "None":
         return None
@@ -35,37 +103,31 @@ def _row_object(obj: dict[str, Any], include: str) -> dict[str, Any] | None:
 
 
 def table(
-    items: list[dict[str, Any]], resource_version: str, include: str = "Metadata", continue_token: str | None = None
+    rt: ResourceType,
+    items: list[dict[str, Any]],
+    resource_version: str,
+    include: str = "Metadata",
+    continue_token: str | None = None,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"resourceVersion": resource_version}
     if continue_token:
         meta["continue"] = continue_token
+    extra = _columns(rt)
+    has_age = any(name == "Age" for name, _, _ in extra)
+    definitions = [{"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}]
+    definitions += [{"name": n, "type": t, "format": "", "description": "", "priority": 0} for n, t, _ in extra]
+    if not has_age:
+        definitions.append({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0})
+    rows = []
+    for o in items:
+        cells = [o["metadata"]["name"], *(cell(o) for _, _, cell in extra)]
+        if not has_age:
+            cells.append(_age(o["metadata"].get("creationTimestamp")))
+        rows.append({"cells": cells, "object": _row_object(o, include)})
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": meta,
-        "columnDefinitions": [
-            {
-                "name": "Name",
-                "type": "string",
-                "format": "name",
-                "description": "Name must be unique within a namespace.",
-                "priority": 0,
-            },
-            {
-                "name": "Age",
-                "type": "string",
-                "format": "",
-                "description": "CreationTimestamp is a timestamp "
-                "representing the server time when this object was created.",
-                "priority": 0,
-            },
-        ],
-        "rows": [
-            {
-                "cells": [o["metadata"]["name"], _age(o["metadata"].get("creationTimestamp"))],
-                "object": _row_object(o, include),
-            }
-            for o in items
-        ],
+        "columnDefinitions": definitions,
+        "rows": rows,
     }
