@@ -22,16 +22,34 @@ from controller_common.logging import configure_logging
 from controller_common.manager import InformerGroup, Manager
 from controller_common.workqueue import WorkQueue
 from replicator import __version__
-from replicator.github_source import GitHubError, GitHubSource, Listing
+from replicator.github_source import AppCredentials, GitHubError, GitHubSource, Listing
 from replicator.metrics import PREFIX, ReplicatorMetrics
-from replicator.origin_config import is_opted_in
+from replicator.origin_config import AnnotationError, is_opted_in, parse_origin_config
 from replicator.reconcile import CloneReconciler, origin_key_of_clone
 from replicator.repository import Repository, parse_repository
-from replicator.repository_poller import RepositoryPoller
+from replicator.repository_poller import RepositoryPoller, Requirements
 from replicator.settings import Settings, parse_settings
 from replicator.webhook import WebhookServer
 
 log = structlog.get_logger("replicator")
+
+
+def requirements_by_repository(deployments: InformerGroup) -> Mapping[Repository, Requirements]:
+    """What the origins of each repository need fetched beyond the list: commit dates, image gates."""
+    result: dict[Repository, Requirements] = {}
+    for deployment in deployments.list():
+        if not is_opted_in(deployment):
+            continue
+        try:
+            config = parse_origin_config(deployment)
+        except AnnotationError:
+            continue
+        had = result.get(config.repository, Requirements())
+        result[config.repository] = Requirements(
+            commit_dates=had.commit_dates or config.idle_expiry is not None,
+            gates=had.gates | ({config.image_gate} if config.image_gate else set()),
+        )
+    return result
 
 
 def origins_by_repository(deployments: InformerGroup) -> Mapping[Repository, Sequence[str]]:
@@ -62,7 +80,18 @@ def run(settings: Settings) -> int:
     def on_github_response(endpoint: str, status: int) -> None:
         domain.github_requests.labels(endpoint=endpoint, status=str(status)).inc()
 
-    github = GitHubSource(api_url=settings.github_api_url, token=settings.github_token, on_response=on_github_response)
+    app = (
+        AppCredentials(settings.github_app_id, settings.github_app_private_key)
+        if settings.github_app_id is not None and settings.github_app_private_key
+        else None
+    )
+    github = GitHubSource(
+        api_url=settings.github_api_url,
+        token=settings.github_token,
+        app=app,
+        enterprise_api_urls=settings.github_enterprise_api_urls,
+        on_response=on_github_response,
+    )
 
     def on_fetch(repository: Repository, listing: Listing | None, error: GitHubError | None) -> None:
         limit = github.rate_limit
@@ -75,6 +104,7 @@ def run(settings: Settings) -> int:
         source=github,
         interval=settings.poll_interval_seconds,
         origins_by_repository=lambda: origins_by_repository(deployments),
+        requirements=lambda: requirements_by_repository(deployments),
         enqueue=queue.add,
         on_fetch=on_fetch,
     )
@@ -124,7 +154,7 @@ def run(settings: Settings) -> int:
             on_delivery=lambda event, result: domain.webhook_deliveries.labels(event=event, result=result).inc(),
         ).start()
         log.info("webhook receiver listening", port=webhook.port, path=settings.webhook_path)
-    return manager.run()
+    return int(manager.run())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,12 +1,17 @@
-"""The replicator's only door to GitHub: list a repository's open pull requests, cheaply.
+"""The replicator's only door to GitHub: open pull requests, head commits and image gates, cheaply.
 
-Polling is the source of truth, so the list call runs once per repository per interval for as
-long as the controller lives. It must cost nothing when nothing changed: every page is fetched
-with ``If-None-Match`` and GitHub answers an unchanged page with a 304 that does not count
-against the rate limit. PyGithub's paginated lists do not send ETags, so the pages are fetched
-through its requester (the same HTTP session, auth and base URL) and followed by their ``Link``
-headers. Rate-limit headers are recorded and a 403/429 for an exhausted budget becomes
+Polling is the source of truth, so these calls run for as long as the controller lives and must
+cost nothing when nothing changed: every GET is conditional (``If-None-Match`` with the ETag of
+the last answer for that URL) and GitHub answers an unchanged resource with a 304 that does not
+count against the rate limit. PyGithub's paginated lists do not send ETags, so requests go
+through its requester (the same HTTP session, auth and base URL) and pages are followed by their
+``Link`` headers. Rate-limit headers are recorded and a 403/429 for an exhausted budget becomes
 :class:`RateLimited` with the time to wait, never a hot retry.
+
+Credentials: a token, or a GitHub App (app id + private key) whose installation is looked up once
+per repository owner and whose installation tokens PyGithub refreshes before they expire. Each
+repository host has its REST base URL: ``--github-api-url`` for github.com, ``https://<host>/api/v3``
+for an Enterprise host unless mapped explicitly.
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from github import Auth, Github
+from github import Auth, Github, GithubException, GithubIntegration
 
-from replicator.pull_request import PullRequest, pull_request_from_api
+from replicator.pull_request import PullRequest, parse_timestamp, pull_request_from_api
 from replicator.repository import Repository
 
 _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+FAILED_CONCLUSIONS = frozenset({"failure", "cancelled", "timed_out", "action_required", "skipped", "stale", "neutral"})
+"""A completed check run with any of these did not produce an image we may run."""
 
 
 class GitHubError(Exception):
@@ -53,9 +62,9 @@ class RateLimit:
 
 
 @dataclass
-class _CachedPage:
+class _Cached:
     etag: str
-    pulls: list[dict[str, Any]]
+    data: Any
     next_url: str | None
 
 
@@ -69,45 +78,56 @@ class Listing:
     not_modified: int = 0
 
 
+@dataclass(frozen=True)
+class AppCredentials:
+    """A GitHub App: its id and the PEM private key (read from ``--github-app-private-key-file``)."""
+
+    app_id: int
+    private_key: str = field(repr=False)
+
+
 RequestObserver = Callable[[str, int], None]
 """Called with (endpoint, status) for every response: the metrics hook."""
 
 
+def api_url_for(repository: Repository, *, github_api_url: str, enterprise: Mapping[str, str]) -> str:
+    """The REST base URL serving ``repository``: configured per host, else GitHub's conventions."""
+    if repository.is_github_com:
+        return github_api_url.rstrip("/")
+    return enterprise.get(repository.host.lower(), repository.api_url).rstrip("/")
+
+
 @dataclass
 class GitHubSource:
-    """Fetch open pull requests with conditional requests; safe to share between threads."""
+    """Conditional reads of pull requests, commits and checks; safe to share between threads."""
 
     api_url: str
     token: str | None = None
+    app: AppCredentials | None = None
+    enterprise_api_urls: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
     per_page: int = 100
     on_response: RequestObserver | None = None
-    _pages: dict[str, _CachedPage] = field(default_factory=dict, init=False, repr=False)
+    _cache: dict[str, _Cached] = field(default_factory=dict, init=False, repr=False)
     _rate_limit: RateLimit = field(default_factory=RateLimit, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _github: Github = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        auth = Auth.Token(self.token) if self.token else None
-        # retry=None: PyGithub's default retry sleeps through rate limits inside the call,
-        # which would stall a worker for up to an hour. We surface the wait instead.
-        self._github = Github(
-            base_url=self.api_url.rstrip("/"),
-            auth=auth,
-            retry=None,
-            timeout=int(self.timeout),
-            per_page=self.per_page,
-        )
+    _clients: dict[tuple[str, int | None], Github] = field(default_factory=dict, init=False, repr=False)
+    _installations: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
+    _commit_dates: dict[tuple[Repository, str], datetime | None] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def rate_limit(self) -> RateLimit:
         return self._rate_limit
 
+    def base_url(self, repository: Repository) -> str:
+        return api_url_for(repository, github_api_url=self.api_url, enterprise=self.enterprise_api_urls)
+
+    # --- what the poller asks ------------------------------------------------------------------
+
     def open_pull_requests(self, repository: Repository) -> Listing:
         """All open pull requests, every page followed; ``changed`` is False when every page was a 304."""
         url: str | None = (
-            f"{self.api_url.rstrip('/')}/repos/{repository.owner}/{repository.name}/pulls"
-            f"?state=open&per_page={self.per_page}&sort=created&direction=asc"
+            f"{self._repo_url(repository)}/pulls?state=open&per_page={self.per_page}&sort=created&direction=asc"
         )
         pulls: list[dict[str, Any]] = []
         changed = False
@@ -115,40 +135,139 @@ class GitHubSource:
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
-            page, page_changed = self._get_page(url)
+            page, page_changed = self._get(repository, url, "pulls")
             requests += 1
             not_modified += 0 if page_changed else 1
             changed = changed or page_changed
-            pulls.extend(page.pulls)
+            if not isinstance(page.data, list):
+                raise GitHubError(f"GET {url}: expected a list of pull requests", status=200)
+            pulls.extend(page.data)
             url = page.next_url
         prs = tuple(pull_request_from_api(p) for p in pulls if p.get("state", "open") == "open")
         return Listing(pull_requests=prs, changed=changed, requests=requests, not_modified=not_modified)
 
-    def _get_page(self, url: str) -> tuple[_CachedPage, bool]:
+    def commit_date(self, repository: Repository, sha: str) -> datetime | None:
+        """When ``sha`` was committed (committer date). A commit never changes: fetched once per sha."""
+        key = (repository, sha)
         with self._lock:
-            cached = self._pages.get(url)
-        headers = {"If-None-Match": cached.etag} if cached else {}
+            if key in self._commit_dates:
+                return self._commit_dates[key]
+        answer, _ = self._get(repository, f"{self._repo_url(repository)}/commits/{sha}", "commit")
+        commit = (answer.data or {}).get("commit") or {}
+        stamp = parse_timestamp(
+            ((commit.get("committer") or {}).get("date")) or (commit.get("author") or {}).get("date")
+        )
+        with self._lock:
+            self._commit_dates[key] = stamp
+            self._cache.pop(f"{self._repo_url(repository)}/commits/{sha}", None)  # immutable: keep the date only
+        return stamp
+
+    def forget_commits(self, repository: Repository, keep: set[str]) -> None:
+        """Drop cached commit dates and gate answers of ``repository`` for shas no longer any head."""
+        prefix = f"{self._repo_url(repository)}/commits/"
+        with self._lock:
+            for key in [k for k in self._commit_dates if k[0] == repository and k[1] not in keep]:
+                del self._commit_dates[key]
+            for url in [u for u in self._cache if u.startswith(prefix)]:
+                if url[len(prefix) :].split("/", 1)[0] not in keep:
+                    del self._cache[url]
+
+    def gate_state(self, repository: Repository, sha: str, name: str) -> bool | None:
+        """The image gate on ``sha``: a check run named ``name``, else a commit status with that context.
+
+        ``True`` succeeded, ``False`` failed (completed with any other conclusion, or status
+        failure/error), ``None`` not finished or not reported yet. Both reads are conditional.
+        """
+        base = f"{self._repo_url(repository)}/commits/{sha}"
+        runs, _ = self._get(repository, f"{base}/check-runs?check_name={_quote(name)}&filter=latest", "check-runs")
+        named = [r for r in (runs.data or {}).get("check_runs") or [] if r.get("name") == name]
+        if named:
+            latest = max(named, key=lambda r: int(r.get("id") or 0))
+            if latest.get("status") != "completed":
+                return None
+            return bool(latest.get("conclusion") == "success")
+        combined, _ = self._get(repository, f"{base}/status", "status")
+        for status in (combined.data or {}).get("statuses") or []:
+            if status.get("context") == name:
+                state = status.get("state")
+                return True if state == "success" else False if state in ("failure", "error") else None
+        return None
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _repo_url(self, repository: Repository) -> str:
+        return f"{self.base_url(repository)}/repos/{repository.owner}/{repository.name}"
+
+    def _client(self, repository: Repository) -> Github:
+        base = self.base_url(repository)
+        installation = self._installation_id(repository, base) if self.app is not None else None
+        key = (base, installation)
+        with self._lock:
+            client = self._clients.get(key)
+        if client is not None:
+            return client
+        auth: Auth.Auth | None
+        if self.app is not None and installation is not None:
+            # AppInstallationAuth fetches an installation token lazily and refreshes it before expiry.
+            auth = Auth.AppAuth(self.app.app_id, self.app.private_key).get_installation_auth(installation)
+        else:
+            auth = Auth.Token(self.token) if self.token else None
+        # retry=None: PyGithub's default retry sleeps through rate limits inside the call,
+        # which would stall a worker for up to an hour. We surface the wait instead.
+        client = Github(base_url=base, auth=auth, retry=None, timeout=int(self.timeout), per_page=self.per_page)
+        with self._lock:
+            return self._clients.setdefault(key, client)
+
+    def _installation_id(self, repository: Repository, base: str) -> int:
+        assert self.app is not None
+        key = (base, repository.owner.lower())
+        with self._lock:
+            if key in self._installations:
+                return self._installations[key]
+        integration = GithubIntegration(
+            auth=Auth.AppAuth(self.app.app_id, self.app.private_key), base_url=base, retry=None
+        )
         try:
-            status, response_headers, body = self._github.requester.requestJson("GET", url, headers=headers)
+            installation = integration.get_repo_installation(repository.owner, repository.name)
+        except GithubException as exc:
+            self._observe("installation", exc.status)
+            raise GitHubError(
+                f"the GitHub App {self.app.app_id} is not installed on {repository.full_name} ({exc.status})",
+                status=exc.status,
+            ) from exc
+        except Exception as exc:
+            self._observe("installation", 0)
+            raise GitHubError(f"looking up the installation for {repository.full_name} failed: {exc}") from exc
+        self._observe("installation", 200)
+        with self._lock:
+            self._installations[key] = int(installation.id)
+        return int(installation.id)
+
+    def _get(self, repository: Repository, url: str, endpoint: str) -> tuple[_Cached, bool]:
+        """One conditional GET; (answer, changed). A 304 returns the cached answer unchanged."""
+        with self._lock:
+            cached = self._cache.get(url)
+        headers = {"If-None-Match": cached.etag} if cached else {}
+        client = self._client(repository)
+        try:
+            status, response_headers, body = client.requester.requestJson("GET", url, headers=headers)
         except Exception as exc:  # transport failures: requests/urllib3 raise many types
-            self._observe("pulls", 0)
+            self._observe(endpoint, 0)
             raise GitHubError(f"GET {url} failed: {exc}") from exc
         response_headers = {k.lower(): v for k, v in response_headers.items()}
         self._record_rate_limit(response_headers)
-        self._observe("pulls", status)
+        self._observe(endpoint, status)
         if status == 304 and cached is not None:
             return cached, False
         if status >= 400 or status < 200:
             raise self._error(url, status, response_headers, body)
-        data = json.loads(body) if body else []
-        if not isinstance(data, list):
-            raise GitHubError(f"GET {url}: expected a list of pull requests", status=status)
+        data = json.loads(body) if body else None
         match = _NEXT_LINK.search(response_headers.get("link", ""))
-        page = _CachedPage(etag=response_headers.get("etag", ""), pulls=data, next_url=match and match[1])
-        if page.etag:
+        answer = _Cached(etag=response_headers.get("etag", ""), data=data, next_url=match and match[1])
+        if answer.etag:
             with self._lock:
-                self._pages[url] = page
-        return page, True
+                self._cache[url] = answer
+        return answer, True
 
     def _record_rate_limit(self, headers: dict[str, str]) -> None:
         def number(name: str) -> int | None:
@@ -177,6 +296,10 @@ class GitHubSource:
     def _observe(self, endpoint: str, status: int) -> None:
         if self.on_response is not None:
             self.on_response(endpoint, status)
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
 
 
 def _message(body: str) -> str | None:

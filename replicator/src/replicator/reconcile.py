@@ -12,9 +12,10 @@ clones are deleted only when their pull request, their origin or its opt-in is r
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -22,12 +23,14 @@ import structlog
 
 from controller_common import contract, errors, objects
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient, Resource
-from replicator.desired import CloneError, desired_clones
+from replicator.desired import deployed_pull_requests, desired_clones
+from replicator.isolation import CloneError, origin_services
 from replicator.metrics import ReplicatorMetrics
 from replicator.origin_config import AnnotationError, OriginConfig, is_opted_in, parse_origin_config
 from replicator.plan import Plan, is_managed_clone, origin_name_of, plan
-from replicator.policy import select_pull_requests
-from replicator.repository_poller import RepositoryPoller
+from replicator.policy import Hold, Skip, SkipReason, apply_image_gate, last_activity, select_pull_requests
+from replicator.pull_request import PullRequest
+from replicator.repository_poller import RepositoryPoller, RepositoryState
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +45,25 @@ class Cache(Protocol):
 
 EventRecorder = Callable[..., None]
 """``record(involved, reason=..., message=..., event_type=...)``: never raises."""
+
+
+def with_commit_dates(prs: Iterable[PullRequest], dates: Mapping[str, datetime | None]) -> tuple[PullRequest, ...]:
+    """The pull requests with ``last_commit_at`` set from the head commits the poller fetched."""
+    return tuple(replace(pr, last_commit_at=dates[pr.head_sha]) if dates.get(pr.head_sha) else pr for pr in prs)
+
+
+def next_expiry(prs: Iterable[PullRequest], config: OriginConfig, *, now: datetime) -> float | None:
+    """Seconds until the first selected environment goes idle (so it is removed on time), else None."""
+    if config.idle_expiry is None:
+        return None
+    keep = config.keep_label.casefold() if config.keep_label else None
+    waits = []
+    for pr in prs:
+        active = last_activity(pr)
+        if active is None or (keep is not None and keep in {label.casefold() for label in pr.labels}):
+            continue
+        waits.append((active + config.idle_expiry - now).total_seconds())
+    return max(1.0, min(waits) + 1.0) if waits else None
 
 
 def origin_key_of_clone(obj: dict[str, Any]) -> str | None:
@@ -60,6 +82,8 @@ class CloneReconciler:
     metrics: ReplicatorMetrics
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    _reported: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _repositories: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, key: str) -> None:
         namespace, name = key.split("/", 1)
@@ -72,6 +96,7 @@ class CloneReconciler:
         if origin is None or not is_opted_in(origin) or objects.is_being_deleted(origin):
             # The origin or its opt-in is gone: its clones must go, even those of a previous run.
             self._execute(plan([], existing, origin_name=name), origin=None, key=key)
+            self.forget(key)
             return
 
         config = self._config(origin)
@@ -88,23 +113,52 @@ class CloneReconciler:
             return
 
         now = datetime.fromtimestamp(self.clock(), tz=UTC)
-        selection = select_pull_requests(state.pull_requests, config, now=now)
-        self._report_skips(origin, selection.skipped)
+        prs = with_commit_dates(state.pull_requests, state.commit_dates)
+        if self._details_missing(config, prs, state):
+            # A new origin (or a new gate) on a repository already polled: fetch the details now.
+            self.poller.request_refresh(config.repository)
+        selection = select_pull_requests(prs, config, now=now)
+        gated = apply_image_gate(
+            selection.selected,
+            config,
+            gate={pr.head_sha: state.gates.get((config.image_gate, pr.head_sha)) for pr in prs if config.image_gate},
+            deployed=deployed_pull_requests(existing, name),
+        )
+        skipped = tuple(sorted((*selection.skipped, *gated.skipped), key=lambda s: s.number))
+        self._report_skips(origin, skipped, gated.held)
         services = self.services.list_namespace(namespace)
         clone_uids = {
             objects.name(d): objects.uid(d) or "" for d in existing if d.get("kind") == "Deployment" and objects.uid(d)
         }
         try:
-            clone_sets = desired_clones(origin, services, selection.selected, config, clone_uids=clone_uids)
+            clone_sets = desired_clones(origin, services, gated.ready, config, clone_uids=clone_uids)
         except CloneError as exc:
-            self._warn(origin, "CloneUnsafe", str(exc), reason="clone")
+            self._warn(origin, "CloneUnsafe", f"{exc}; no clone was changed", reason="clone")
             return
+        if clone_sets and not origin_services(origin, services):
+            self._warn(
+                origin,
+                "NoService",
+                "no Service selects this Deployment's pods, so its clones cannot be routed to; "
+                "create a Service whose selector matches the pod template labels",
+                reason="no-service",
+            )
         desired = [obj for cs in clone_sets for obj in (cs.deployment, *cs.services)]
         the_plan = plan(desired, [*existing, *self._name_holders(namespace, name, desired)], origin_name=name)
         self._execute(the_plan, origin=origin, key=key)
         self.metrics.environments.labels(namespace=namespace, origin=name, repository=config.repository.full_name).set(
             len(clone_sets)
         )
+        self._repositories[key] = config.repository.full_name
+        expiry = next_expiry(gated.ready, config, now=now)
+        if expiry is not None:
+            raise errors.RequeueAfter(expiry, "an environment reaches its idle expiry")
+
+    def _details_missing(self, config: OriginConfig, prs: tuple[PullRequest, ...], state: RepositoryState) -> bool:
+        heads = {pr.head_sha for pr in prs if pr.is_open}
+        if config.idle_expiry is not None and heads - set(state.commit_dates):
+            return True
+        return config.image_gate is not None and any((config.image_gate, sha) not in state.gates for sha in heads)
 
     def _config(self, origin: dict[str, Any]) -> OriginConfig | None:
         try:
@@ -123,21 +177,54 @@ class CloneReconciler:
                 holders.append(found)
         return holders
 
-    def _report_skips(self, origin: dict[str, Any], skipped: Any) -> None:
+    def _report_skips(self, origin: dict[str, Any], skipped: tuple[Skip, ...], held: tuple[Hold, ...]) -> None:
+        """Metric per reason always; an Event only when what is skipped or held changed."""
         namespace, name = objects.namespace(origin) or "", objects.name(origin)
-        counts: dict[str, int] = {}
+        counts = {reason.value: 0 for reason in SkipReason}
         for skip in skipped:
-            counts[str(skip.reason)] = counts.get(str(skip.reason), 0) + 1
+            counts[skip.reason.value] += 1
         for reason, count in counts.items():
             self.metrics.policy_skips.labels(namespace=namespace, origin=name, reason=reason).set(count)
-        over_limit = [s.number for s in skipped if str(s.reason) == "over-limit"]
+        summary = (frozenset((s.number, s.reason.value) for s in skipped), frozenset(held))
+        key = objects.object_key(origin)
+        if self._reported.get(key) == summary:
+            return
+        self._reported[key] = summary
+        by_reason: dict[str, list[int]] = {}
+        for skip in skipped:
+            by_reason.setdefault(skip.reason.value, []).append(skip.number)
+        over_limit = by_reason.pop(SkipReason.OVER_LIMIT.value, [])
         if over_limit:
             self.record_event(
                 origin,
                 reason="EnvironmentLimitReached",
-                message=f"pull requests without an environment (limit reached): {over_limit}",
+                message=f"pull requests without an environment because the limit is reached: "
+                f"{', '.join(f'#{n}' for n in over_limit)} (raise {contract.MAX_ENVIRONMENTS_ANNOTATION} "
+                "or close pull requests)",
                 event_type="Warning",
             )
+        if by_reason:
+            detail = "; ".join(f"{reason}: {', '.join(f'#{n}' for n in nums)}" for reason, nums in by_reason.items())
+            self.record_event(origin, reason="PullRequestsSkipped", message=f"no environment by policy: {detail}")
+        for hold in held:
+            self.record_event(
+                origin,
+                reason="ImageNotReady",
+                message=f"PR #{hold.number} stays on {hold.serving_sha[:7]}: image gate is {hold.reason.value} "
+                f"for head {hold.head_sha[:7]}",
+            )
+
+    def forget(self, key: str) -> None:
+        """The origin is gone: drop its per-origin metrics and memory."""
+        self._reported.pop(key, None)
+        repository = self._repositories.pop(key, None)
+        namespace, name = key.split("/", 1)
+        if repository is not None:
+            with contextlib.suppress(KeyError):
+                self.metrics.environments.remove(namespace, name, repository)
+        for reason in SkipReason:
+            with contextlib.suppress(KeyError):
+                self.metrics.policy_skips.remove(namespace, name, reason.value)
 
     def _warn(self, origin: dict[str, Any], event_reason: str, message: str, *, reason: str) -> None:
         log.warning("origin not reconciled", origin=objects.object_key(origin), reason=event_reason, error=message)

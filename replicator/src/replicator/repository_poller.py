@@ -3,18 +3,25 @@
 One list per repository per interval, however many origins name it (a monorepo serves many
 Deployments), with conditional requests so an unchanged list is a free 304. When a repository's
 list changes, or a fetch fails, every origin naming it is enqueued; reconciles then read the last
-known list from here and never call GitHub themselves. A webhook or a reconcile that finds no
+known answer from here and never call GitHub themselves. A webhook or a reconcile that finds no
 list yet asks for an immediate refresh. An exhausted rate limit pauses all polling until GitHub's
 reset time instead of spinning.
+
+What the origins of a repository need beyond the list is fetched here too, once per head:
+the head commit's date (only when an origin uses idle expiry; a commit never changes, so once
+per sha) and the image gate of each head (only when an origin names a gate; conditional
+requests each interval until the gate succeeded, which is final).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, cast
 
 import structlog
 
@@ -26,17 +33,37 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class Requirements:
+    """What the origins naming one repository need besides its pull-request list."""
+
+    commit_dates: bool = False
+    gates: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class RepositoryState:
     """The last answer for one repository: its open pull requests, or the error that replaced them."""
 
     pull_requests: tuple[PullRequest, ...] | None
     error: GitHubError | None = None
+    commit_dates: Mapping[str, datetime | None] = field(default_factory=dict)
+    """Head sha -> committer date, for the heads whose date was fetched."""
+    gates: Mapping[tuple[str, str], bool | None] = field(default_factory=dict)
+    """(gate name, head sha) -> True succeeded / False failed / None pending, for the pairs asked."""
 
 
 class PullRequestLister(Protocol):
     """What the poller needs from GitHub (``GitHubSource`` in production)."""
 
     def open_pull_requests(self, repository: Repository) -> Listing: ...
+
+
+class DetailSource(Protocol):
+    def commit_date(self, repository: Repository, sha: str) -> datetime | None: ...
+
+    def gate_state(self, repository: Repository, sha: str, name: str) -> bool | None: ...
+
+    def forget_commits(self, repository: Repository, keep: set[str]) -> None: ...
 
 
 class RepositoryPoller:
@@ -47,12 +74,14 @@ class RepositoryPoller:
         interval: float,
         origins_by_repository: Callable[[], Mapping[Repository, Sequence[str]]],
         enqueue: Callable[[str], None],
+        requirements: Callable[[], Mapping[Repository, Requirements]] | None = None,
         on_fetch: Callable[[Repository, Listing | None, GitHubError | None], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._interval = interval
         self._origins_by_repository = origins_by_repository
+        self._requirements = requirements
         self._enqueue = enqueue
         self._on_fetch = on_fetch
         self._clock = clock
@@ -61,6 +90,10 @@ class RepositoryPoller:
         self._paused_until = 0.0
         self._lock = threading.Lock()
         self._wake = threading.Event()
+
+    @property
+    def interval(self) -> float:
+        return self._interval
 
     def state(self, repository: Repository) -> RepositoryState | None:
         with self._lock:
@@ -75,6 +108,7 @@ class RepositoryPoller:
     def poll_once(self) -> None:
         """Fetch every repository that is due; enqueue the origins of those that changed."""
         origins = self._origins_by_repository()
+        requirements = self._requirements() if self._requirements is not None else {}
         now = self._clock()
         with self._lock:
             for gone in set(self._states) - set(origins):
@@ -84,7 +118,7 @@ class RepositoryPoller:
         if now < self._paused_until:
             return
         for repository in sorted(due, key=lambda r: r.full_name):
-            if not self._fetch(repository, origins[repository]):
+            if not self._fetch(repository, origins[repository], requirements.get(repository, Requirements())):
                 break
 
     def run(self, stop: threading.Event) -> None:
@@ -102,13 +136,14 @@ class RepositoryPoller:
             next_due = min(self._due.values(), default=now + self._interval)
         return max(0.05, min(self._interval, max(next_due, self._paused_until) - now))
 
-    def _fetch(self, repository: Repository, origins: Sequence[str]) -> bool:
+    def _fetch(self, repository: Repository, origins: Sequence[str], needs: Requirements) -> bool:
         """One conditional fetch; False when the rate limit says to stop fetching anything."""
         with self._lock:
             self._due[repository] = self._clock() + self._interval
             previous = self._states.get(repository)
         try:
             listing = self._source.open_pull_requests(repository)
+            dates, gates = self._details(repository, listing.pull_requests, needs, previous)
         except RateLimited as exc:
             wait = exc.retry_after or self._interval
             self._paused_until = self._clock() + wait
@@ -118,15 +153,61 @@ class RepositoryPoller:
         except GitHubError as exc:
             log.warning("github fetch failed", repository=repository.full_name, error=str(exc), status=exc.status)
             self._report(repository, None, exc)
+            keep = previous is not None and not exc.permanent
             state = RepositoryState(
-                pull_requests=previous.pull_requests if previous and not exc.permanent else None, error=exc
+                pull_requests=previous.pull_requests if previous and keep else None,
+                error=exc,
+                commit_dates=previous.commit_dates if previous and keep else {},
+                gates=previous.gates if previous and keep else {},
             )
             self._store(repository, state, origins, changed=previous is None or previous.error is None)
             return True
         self._report(repository, listing, None)
-        changed = listing.changed or previous is None or previous.error is not None
-        self._store(repository, RepositoryState(listing.pull_requests), origins, changed=changed)
+        changed = (
+            listing.changed
+            or previous is None
+            or previous.error is not None
+            or dict(previous.commit_dates) != dates
+            or dict(previous.gates) != gates
+        )
+        state = RepositoryState(listing.pull_requests, commit_dates=dates, gates=gates)
+        self._store(repository, state, origins, changed=changed)
         return True
+
+    def _details(
+        self,
+        repository: Repository,
+        prs: Sequence[PullRequest],
+        needs: Requirements,
+        previous: RepositoryState | None,
+    ) -> tuple[dict[str, datetime | None], dict[tuple[str, str], bool | None]]:
+        """Commit dates and gate states of the current heads; final answers are never asked again."""
+        if not (needs.commit_dates or needs.gates) or not _has_details(self._source):
+            return {}, {}
+        source = cast(DetailSource, self._source)
+        heads = {pr.head_sha for pr in prs if pr.head_sha}
+        old_dates = previous.commit_dates if previous else {}
+        old_gates = previous.gates if previous else {}
+        dates: dict[str, datetime | None] = {}
+        gates: dict[tuple[str, str], bool | None] = {}
+        for sha in sorted(heads):
+            if needs.commit_dates:
+                if sha in old_dates:
+                    dates[sha] = old_dates[sha]
+                else:
+                    with _unknown_on_error(repository, sha) as ok:
+                        dates[sha] = source.commit_date(repository, sha)
+                    if not ok:
+                        dates.pop(sha, None)  # asked again next time
+            for name in sorted(needs.gates):
+                gates[(name, sha)] = None
+                if old_gates.get((name, sha)) is True:
+                    gates[(name, sha)] = True  # a successful build stays built
+                    continue
+                with _unknown_on_error(repository, sha):
+                    gates[(name, sha)] = source.gate_state(repository, sha, name)
+        source.forget_commits(repository, heads)
+        return dates, gates
 
     def _store(self, repository: Repository, state: RepositoryState, origins: Sequence[str], *, changed: bool) -> None:
         with self._lock:
@@ -138,3 +219,28 @@ class RepositoryPoller:
     def _report(self, repository: Repository, listing: Listing | None, error: GitHubError | None) -> None:
         if self._on_fetch is not None:
             self._on_fetch(repository, listing, error)
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.ok = True
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@contextlib.contextmanager
+def _unknown_on_error(repository: Repository, sha: str) -> Iterator[_Outcome]:
+    """A detail that cannot be read is unknown, not fatal; only the rate limit stops the poll."""
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except RateLimited:
+        raise
+    except GitHubError as exc:
+        outcome.ok = False
+        log.warning("github detail fetch failed", repository=repository.full_name, sha=sha, error=str(exc))
+
+
+def _has_details(source: object) -> bool:
+    return all(hasattr(source, name) for name in ("commit_date", "gate_state", "forget_commits"))

@@ -27,12 +27,17 @@ class Settings:
     webhook_bind_address: str = "0"
     webhook_path: str = "/webhook"
     webhook_secret: bytes | None = field(default=None, repr=False)
+    github_app_id: int | None = None
+    github_app_private_key: str | None = field(default=None, repr=False)
+    github_enterprise_api_urls: dict[str, str] = field(default_factory=dict)
+    """Enterprise host -> REST base URL; hosts not listed use ``https://<host>/api/v3``."""
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as logged at start: secrets replaced by whether they are set."""
         values = asdict(self)
         values["github_token"] = "<set>" if self.github_token else "<unset>"
         values["webhook_secret"] = "<set>" if self.webhook_secret else "<unset>"
+        values["github_app_private_key"] = "<set>" if self.github_app_private_key else "<unset>"
         return values
 
 
@@ -48,6 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"GitHub REST base URL (default: $GITHUB_API_URL, else {DEFAULT_GITHUB_API_URL})",
     )
     parser.add_argument("--github-token-file", help="file holding the GitHub token (default: $GITHUB_TOKEN)")
+    parser.add_argument(
+        "--github-app-id",
+        help="authenticate as this GitHub App instead of a token (default: $GITHUB_APP_ID)",
+    )
+    parser.add_argument(
+        "--github-app-private-key-file",
+        help="PEM private key of the GitHub App (default: $GITHUB_APP_PRIVATE_KEY_FILE)",
+    )
+    parser.add_argument(
+        "--github-enterprise-api-url",
+        action="append",
+        default=[],
+        metavar="HOST=URL",
+        help="REST base URL of a GitHub Enterprise host (repeatable); default https://<host>/api/v3",
+    )
     parser.add_argument(
         "--poll-interval",
         type=float,
@@ -90,6 +110,25 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         parser.error("POLL_INTERVAL_SECONDS must be a number")
     if poll <= 0:
         parser.error("--poll-interval must be positive")
+    app_id_text = args.github_app_id or env.get("GITHUB_APP_ID")
+    key_file = args.github_app_private_key_file or env.get("GITHUB_APP_PRIVATE_KEY_FILE")
+    app_id: int | None = None
+    private_key: str | None = None
+    if app_id_text or key_file:
+        if not (app_id_text and key_file):
+            parser.error("a GitHub App needs both --github-app-id and --github-app-private-key-file")
+        if not str(app_id_text).isdigit():
+            parser.error("--github-app-id must be a number")
+        app_id = int(str(app_id_text))
+        private_key = _read_secret(parser, "--github-app-private-key-file", key_file, None)
+        if not private_key or "PRIVATE KEY" not in private_key:
+            parser.error("--github-app-private-key-file does not hold a PEM private key")
+    enterprise: dict[str, str] = {}
+    for item in args.github_enterprise_api_url:
+        host, sep, url = item.partition("=")
+        if not sep or not host.strip() or not url.strip().startswith(("http://", "https://")):
+            parser.error(f"--github-enterprise-api-url {item!r}: write HOST=https://HOST/api/v3")
+        enterprise[host.strip().lower()] = url.strip().rstrip("/")
     return Settings(
         process=process_settings(parser, args, env, name="replicator"),
         github_api_url=(args.github_api_url or env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
@@ -98,4 +137,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         webhook_bind_address=args.webhook_bind_address,
         webhook_path=args.webhook_path,
         webhook_secret=secret.encode() if secret else None,
+        github_app_id=app_id,
+        github_app_private_key=private_key,
+        github_enterprise_api_urls=enterprise,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from replicator.github_source import GitHubError, Listing, RateLimited
 from replicator.pull_request import PullRequest
 from replicator.repository import Repository
-from replicator.repository_poller import RepositoryPoller
+from replicator.repository_poller import RepositoryPoller, Requirements
 
 MONO = Repository(host="github.com", owner="org", name="mono")
 OTHER = Repository(host="github.com", owner="org", name="other")
@@ -133,3 +134,95 @@ def test_repository_no_longer_named_is_forgotten() -> None:
     origins.clear()
     poller.poll_once()
     assert poller.state(MONO) is None
+
+
+@dataclass
+class FakeDetails(FakeLister):
+    """A lister that also answers commit dates and gate states, counting each question."""
+
+    dates: dict[str, object] = field(default_factory=dict)
+    gate: dict[tuple[str, str], object] = field(default_factory=dict)
+    date_calls: list[str] = field(default_factory=list)
+    gate_calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def commit_date(self, repository: Repository, sha: str) -> object:
+        self.date_calls.append(sha)
+        return self.dates.get(sha)
+
+    def gate_state(self, repository: Repository, sha: str, name: str) -> object:
+        self.gate_calls.append((name, sha))
+        answer = self.gate.get((name, sha))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def forget_commits(self, repository: Repository, keep: set[str]) -> None:
+        return None
+
+
+def _details_poller(source: FakeDetails, clock: Clock, enqueued: list[str], needs: Requirements) -> RepositoryPoller:
+    return RepositoryPoller(
+        source=source,
+        interval=60,
+        origins_by_repository=lambda: {MONO: ["ns/api"]},
+        requirements=lambda: {MONO: needs},
+        enqueue=enqueued.append,
+        clock=clock,
+    )
+
+
+def test_commit_dates_are_fetched_once_per_head_and_only_when_idle_expiry_needs_them() -> None:
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    source = FakeDetails({MONO: [Listing((_pr(1),), changed=True), Listing((_pr(1),), changed=False)]})
+    source.dates["a" * 40] = stamp
+    clock, enqueued = Clock(), []
+    poller = _details_poller(source, clock, enqueued, Requirements(commit_dates=True))
+    poller.poll_once()
+    clock.now += 61
+    poller.poll_once()
+    assert source.date_calls == ["a" * 40]
+    state = poller.state(MONO)
+    assert state is not None and state.commit_dates == {"a" * 40: stamp}
+
+    plain = FakeDetails({MONO: [Listing((_pr(1),), changed=True)]})
+    _details_poller(plain, Clock(), [], Requirements()).poll_once()
+    assert plain.date_calls == [] and plain.gate_calls == []
+
+
+def test_pending_gate_is_asked_every_interval_and_its_success_enqueues_the_origins() -> None:
+    source = FakeDetails({MONO: [Listing((_pr(1),), changed=True), Listing((_pr(1),), changed=False)]})
+    clock, enqueued = Clock(), []
+    poller = _details_poller(source, clock, enqueued, Requirements(gates=frozenset({"image"})))
+    poller.poll_once()
+    assert enqueued == ["ns/api"]
+    enqueued.clear()
+    clock.now += 61
+    poller.poll_once()  # still pending: nothing changed, nothing enqueued
+    assert enqueued == [] and len(source.gate_calls) == 2
+    source.gate[("image", "a" * 40)] = True
+    clock.now += 61
+    poller.poll_once()
+    assert enqueued == ["ns/api"]
+    clock.now += 61
+    poller.poll_once()  # success is final: not asked again
+    assert len(source.gate_calls) == 3
+    state = poller.state(MONO)
+    assert state is not None and state.gates == {("image", "a" * 40): True}
+
+
+def test_a_failing_gate_read_is_unknown_and_a_rate_limit_pauses() -> None:
+    source = FakeDetails({MONO: [Listing((_pr(1),), changed=True)]})
+    source.gate[("image", "a" * 40)] = GitHubError("boom", status=502)
+    poller = _details_poller(source, Clock(), [], Requirements(gates=frozenset({"image"})))
+    poller.poll_once()
+    state = poller.state(MONO)
+    assert state is not None and state.pull_requests == (_pr(1),) and state.gates == {("image", "a" * 40): None}
+
+    limited = FakeDetails({MONO: [Listing((_pr(1),), changed=True)]})
+    limited.gate[("image", "a" * 40)] = RateLimited("exhausted", status=403, retry_after=100)
+    clock = Clock()
+    poller = _details_poller(limited, clock, [], Requirements(gates=frozenset({"image"})))
+    poller.poll_once()
+    clock.now += 61
+    poller.poll_once()
+    assert len(limited.calls) == 1  # paused until the reset
