@@ -2,8 +2,8 @@
 
 ``service-router [flags]`` runs the controller: Service and VirtualService informers enqueue
 ``namespace/origin`` keys; one reconciler converges each origin's VirtualService. The Istio API
-version is discovered from the server (v1, else v1beta1, else v1alpha3). ``service-router routes``
-and ``service-router header`` are helpers for people (see ``--help``).
+version is discovered from the server (v1, else v1beta1, else v1alpha3). ``service-router routes``,
+``header`` and ``uninstall`` are helpers for people (see ``--help``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from service_router.settings import Settings, parse_settings
 
 log = structlog.get_logger("service-router")
 
-HELPER_COMMANDS = ("routes", "header")
+HELPER_COMMANDS = ("routes", "header", "uninstall")
 
 
 def run(settings: Settings) -> int:

@@ -1,8 +1,9 @@
-"""Read-only helper commands for people: ``service-router routes`` and ``service-router header``.
+"""Helper commands for people: ``service-router routes``, ``header`` and ``uninstall``.
 
 ``routes`` answers "which PR environments can I reach, with which header, and are they up?" from
 the cluster itself: the clone Services, the routes that stand in the VirtualServices, and whether
-a Deployment behind each clone has an available replica.
+a Deployment behind each clone has an available replica. ``uninstall`` is the one that writes:
+it removes the router's routes, VirtualServices and finalizers (see :mod:`service_router.uninstall`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from controller_common import contract, errors, objects
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient
 from service_router.istio import discover_virtual_services
 from service_router.routes import is_managed_route
+from service_router.uninstall import run_uninstall
 
 ROUTES_COLUMNS = ("NAMESPACE", "ORIGIN", "HEADER", "VALUE", "CLONE", "READY", "ROUTES")
 
@@ -91,6 +93,11 @@ def _routes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _uninstall(args: argparse.Namespace) -> int:
+    client = KubeClient.from_environment(args.kubeconfig)
+    return run_uninstall(client, discover_virtual_services(client), namespace=args.namespace, dry_run=args.dry_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="service-router", description="Helper commands of the service-router.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("-n", "--namespace", help="only this namespace (default: all)")
     routes.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
     routes.set_defaults(handler=_routes)
+    uninstall = commands.add_parser(
+        "uninstall",
+        help="remove every managed route, the VirtualServices the router created, and its finalizers "
+        "(stop the router first)",
+    )
+    uninstall.add_argument("-n", "--namespace", help="only this namespace (default: all)")
+    uninstall.add_argument("--dry-run", action="store_true", help="print the steps, change nothing")
+    uninstall.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
+    uninstall.set_defaults(handler=_uninstall)
     try:
         from service_router.header_cli import add_header_command
     except ImportError:  # the header helper ships separately; routes works without it

@@ -74,7 +74,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     parser = argparse.ArgumentParser(
         prog="service-router",
         description="Route header-matched requests to pull-request clones in the origin's VirtualService. "
-        "Helper commands: 'service-router routes --help', 'service-router header --help'.",
+        "Helper commands: 'service-router routes --help', 'service-router header --help', "
+        "'service-router uninstall --help'.",
     )
     parser.add_argument("--version", action="version", version=f"service-router {__version__}")
     add_run_flags(parser)

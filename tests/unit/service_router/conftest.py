@@ -68,6 +68,7 @@ class Rig:
     virtual_services: SnapshotCache
     metrics: RouterMetrics
     clock: FakeClock
+    kubeconfig: Path
     events: list[dict[str, Any]] = field(default_factory=list)
     reconciler: RouteReconciler = field(init=False)
 
@@ -157,6 +158,7 @@ def make_rig(server: KubeApiServer, tmp_path: Path, resource: Resource = VS_V1, 
             virtual_services=SnapshotCache(client, resource, live=live),
             metrics=RouterMetrics.create(Metrics("service_router")),
             clock=FakeClock(),
+            kubeconfig=kubeconfig,
         )
     finally:
         client.close()
