@@ -78,7 +78,7 @@ def established_status(crd: dict[str, Any], now: str) -> dict[str, Any]:
 
 def load_crd_files(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Every CustomResourceDefinition document in the given (multi-document) YAML files."""
-    found = []
+    found: list[dict[str, Any]] = []
     for path in paths:
         resolved = Path(path).resolve()
         found.extend(copy.deepcopy(_parse(resolved, resolved.stat().st_mtime_ns)))

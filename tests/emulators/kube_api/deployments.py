@@ -17,7 +17,8 @@ import threading
 import time
 from typing import Any
 
-from .rest import Api, now
+from .meta import now
+from .rest import Api
 from .store import Event
 
 KEY = "deployments.apps"

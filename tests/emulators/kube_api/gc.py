@@ -57,7 +57,7 @@ class GarbageCollector:
 
     # --- one pass --------------------------------------------------------------------------
     def _everything(self) -> list[tuple[ResourceType, dict[str, Any]]]:
-        found = []
+        found: list[tuple[ResourceType, dict[str, Any]]] = []
         for key in self.api.store.storage_keys():
             types = self.api.registry.by_storage_key(key)
             if not types:

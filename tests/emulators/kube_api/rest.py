@@ -11,37 +11,22 @@ deployment controller) call this module directly, as in-process clients.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import json
 import random
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from . import crds, patch, strategies, validation
-from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found, success_status
+from . import crds, deletion, patch, strategies, validation
+from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
+from .meta import now, same
 from .resources import Registry, ResourceType
 from .selectors import object_matches, parse_field_selector, parse_label_selector
 from .store import Store
 
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 SYSTEM_FINALIZERS = {"orphan", "foregroundDeletion"}
-RETURNS_DELETED_OBJECT = {"services"}  # their registries answer DELETE with the object, not a Status
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    def strip(o: dict[str, Any]) -> dict[str, Any]:
-        o = dict(o)
-        o["metadata"] = {k: v for k, v in o["metadata"].items() if k not in ("resourceVersion", "managedFields")}
-        o.pop("apiVersion", None)
-        o.pop("kind", None)
-        return o
-
-    return strip(a) == strip(b)
 
 
 class Api:
@@ -102,7 +87,9 @@ class Api:
             meta.pop("namespace", None)
         return obj
 
-    def _admit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, directive: str) -> list[str]:
+    def _admit(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, directive: str
+    ) -> builtins.list[str]:
         """Default, decode-check and validate ``obj`` in place; returns warnings; raises 400/422."""
         if rt.builtin:
             causes, warnings = validation.decode_builtin(rt, obj, directive)
@@ -168,7 +155,7 @@ class Api:
     # --- writes ------------------------------------------------------------------------------
     def create(
         self, rt: ResourceType, namespace: str, body: Any, query: dict[str, str]
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         directive = validation.directive_of(query.get("fieldValidation"))
         obj = self._decode(rt, body, namespace)
         meta = obj["metadata"]
@@ -203,7 +190,7 @@ class Api:
 
     def update(
         self, rt: ResourceType, namespace: str, name: str, body: Any, query: dict[str, str], subresource: str = ""
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         directive = validation.directive_of(query.get("fieldValidation"))
         obj = self._decode(rt, body, namespace)
         if obj["metadata"].get("name") != name:
@@ -222,7 +209,7 @@ class Api:
         subresource: str,
         directive: str,
         dry_run: bool = False,
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         meta = obj["metadata"]
         name = old["metadata"]["name"]
         unconditional_ok = rt.builtin and rt.plural != "customresourcedefinitions"
@@ -278,7 +265,7 @@ class Api:
             new["metadata"]["generation"] = strategies.next_generation(rt, old, new)
         if rt.plural == "customresourcedefinitions":
             new["status"] = crds.established_status(new, now()) if subresource != "status" else new.get("status")
-        if _same(new, old):
+        if same(new, old):
             return self.out(rt, old), warnings
         if dry_run:
             return self.out(rt, new), warnings
@@ -293,7 +280,7 @@ class Api:
         content_type: str,
         query: dict[str, str],
         subresource: str = "",
-    ) -> tuple[dict[str, Any], list[str]]:
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
         directive = validation.directive_of(query.get("fieldValidation"))
         ctype = content_type.split(";")[0].strip()
         if ctype not in (patch.MERGE, patch.JSON_PATCH, patch.STRATEGIC) or (
@@ -343,70 +330,13 @@ class Api:
         return stored
 
     def delete(self, rt: ResourceType, namespace: str, name: str, options: dict[str, Any]) -> dict[str, Any]:
-        with self.store.lock:
-            old = self._existing(rt, namespace, name)
-            pre = options.get("preconditions") or {}
-            if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
-                raise conflict(
-                    rt.plural,
-                    rt.group,
-                    name,
-                    f"Precondition failed: UID in precondition: {pre['uid']}, "
-                    f"UID in object meta: {old['metadata']['uid']}",
-                )
-            if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
-                raise conflict(
-                    rt.plural,
-                    rt.group,
-                    name,
-                    "Precondition failed: ResourceVersion in precondition: "
-                    f"{pre['resourceVersion']}, ResourceVersion in object meta: {old['metadata']['resourceVersion']}",
-                )
-            policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "Background")
-            if policy not in ("Orphan", "Background", "Foreground"):
-                raise ApiError(
-                    422,
-                    "Invalid",
-                    f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
-                    f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"',
-                )
-            new = copy.deepcopy(old)
-            finalizers = list(new["metadata"].get("finalizers") or [])
-            system = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(policy)
-            if system and system not in finalizers and rt.plural != "events":
-                finalizers.append(system)
-            if options.get("dryRun") == ["All"] or options.get("dryRun") == "All":
-                return self.out(rt, old)
-            if finalizers or rt.plural == "namespaces":
-                if finalizers:
-                    new["metadata"]["finalizers"] = finalizers
-                new["metadata"].setdefault("deletionTimestamp", now())
-                new["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-                if rt.plural == "namespaces":
-                    new.setdefault("status", {})["phase"] = "Terminating"
-                if _same(new, old):
-                    return self.out(rt, old)
-                return self.out(rt, self.commit(rt, new))
-            final = self.store.remove(rt.storage_key, old["metadata"].get("namespace", ""), name)
-            assert final is not None
-            self._after_delete(rt, final)
-            if rt.builtin and rt.plural not in RETURNS_DELETED_OBJECT:
-                return success_status(name, rt.group, rt.plural, final["metadata"]["uid"])
-            return self.out(rt, final)
+        return deletion.delete(self, rt, namespace, name, options)
 
     def delete_collection(
         self, rt: ResourceType, namespace: str | None, query: dict[str, str], options: dict[str, Any]
     ) -> dict[str, Any]:
-        listed = self.list(rt, namespace, query)
-        for item in listed["items"]:
-            try:
-                self.delete(rt, item["metadata"].get("namespace", ""), item["metadata"]["name"], options)
-            except ApiError as exc:
-                if exc.code != 404:
-                    raise
-        return self.list(rt, namespace, query)
+        return deletion.delete_collection(self, rt, namespace, query, options)
 
-    # --- CRD side effects --------------------------------------------------------------------------
     def _after_write(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         if rt.plural == "customresourcedefinitions" and rt.group == "apiextensions.k8s.io":
             group, versions, types = crds.resource_types(obj)
@@ -422,7 +352,7 @@ class Api:
             self.registry.unregister(key)
 
 
-def validation_forbidden(rt: ResourceType, name: str, added: list[str]) -> ApiError:
+def validation_forbidden(rt: ResourceType, name: str, added: builtins.list[str]) -> ApiError:
     return invalid(
         rt.kind,
         rt.group,

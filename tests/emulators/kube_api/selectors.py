@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import bad_request
@@ -50,39 +51,45 @@ def _check_value(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """One clause of a selector: ``key op values`` (op: =, !=, in, notin, exists, !exists)."""
+
+    key: str
+    op: str
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        present = self.key in labels
+        if self.op in ("=", "in"):
+            return present and labels[self.key] in self.values
+        if self.op in ("!=", "notin"):
+            return not present or labels[self.key] not in self.values
+        return present if self.op == "exists" else not present
+
+
 def parse_label_selector(text: str | None) -> Predicate:
-    if not text:
-        return lambda labels: True
-    reqs: list[Predicate] = []
-    for part in _split_top(text):
+    reqs: list[Requirement] = []
+    for part in _split_top(text or ""):
         m = re.fullmatch(r"(\S+)\s+(in|notin)\s*\(([^)]*)\)", part)
         if m:
-            key, op = _check_key(m.group(1)), m.group(2)
-            values = {_check_value(v.strip()) for v in m.group(3).split(",") if v.strip()}
-            if op == "in":
-                reqs.append(lambda lb, k=key, vs=values: k in lb and lb[k] in vs)
-            else:
-                reqs.append(lambda lb, k=key, vs=values: k not in lb or lb[k] not in vs)
+            values = frozenset(_check_value(v.strip()) for v in m.group(3).split(",") if v.strip())
+            reqs.append(Requirement(_check_key(m.group(1)), m.group(2), values))
             continue
         m = re.fullmatch(r"([^=!\s]+)\s*(==|=|!=)\s*(\S*)", part)
         if m:
-            key, op, value = _check_key(m.group(1)), m.group(2), _check_value(m.group(3))
-            if op == "!=":
-                reqs.append(lambda lb, k=key, v=value: lb.get(k) != v)
-            else:
-                reqs.append(lambda lb, k=key, v=value: k in lb and lb[k] == v)
+            op = "!=" if m.group(2) == "!=" else "="
+            reqs.append(Requirement(_check_key(m.group(1)), op, frozenset([_check_value(m.group(3))])))
             continue
         m = re.fullmatch(r"!\s*(\S+)", part)
         if m:
-            key = _check_key(m.group(1))
-            reqs.append(lambda lb, k=key: k not in lb)
+            reqs.append(Requirement(_check_key(m.group(1)), "!exists"))
             continue
         if re.fullmatch(r"\S+", part):
-            key = _check_key(part)
-            reqs.append(lambda lb, k=key: k in lb)
+            reqs.append(Requirement(_check_key(part), "exists"))
             continue
         raise bad_request(f"unable to parse requirement: found '{part}', expected: identifier")
-    return lambda labels: all(r(labels) for r in reqs)
+    return lambda labels: all(r.matches(labels) for r in reqs)
 
 
 _EVENT_FIELDS = (
@@ -120,7 +127,7 @@ def parse_field_selector(text: str | None, plural: str) -> Predicate:
     if not text:
         return lambda obj: True
     allowed = ("metadata.name", "metadata.namespace", *EXTRA_FIELDS.get(plural, ()))
-    reqs: list[Predicate] = []
+    reqs: list[tuple[str, bool, str]] = []
     for part in _split_top(text):
         m = re.fullmatch(r"([^=!\s]+)\s*(==|=|!=)\s*(.*)", part)
         if not m:
@@ -128,11 +135,8 @@ def parse_field_selector(text: str | None, plural: str) -> Predicate:
         path, op, value = m.group(1), m.group(2), m.group(3).strip()
         if path not in allowed:
             raise bad_request(f"field label not supported: {path}")
-        if op == "!=":
-            reqs.append(lambda o, p=path, v=value: _field_value(o, p) != v)
-        else:
-            reqs.append(lambda o, p=path, v=value: _field_value(o, p) == v)
-    return lambda obj: all(r(obj) for r in reqs)
+        reqs.append((path, op != "!=", value))
+    return lambda obj: all((_field_value(obj, path) == value) is equal for path, equal, value in reqs)
 
 
 def object_matches(obj: dict[str, Any], labels: Predicate, fields: Predicate) -> bool:

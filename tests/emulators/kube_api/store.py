@@ -9,6 +9,7 @@ client never blocks a writer.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import queue
 import threading
@@ -53,7 +54,7 @@ class Store:
         self._history: deque[Event] = deque(maxlen=max(1, history_size))
         self._compacted_rv = 0  # events with rv <= this are gone
         self._watchers: set[Watcher] = set()
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: builtins.list[Callable[[Event], None]] = []
 
     # --- reads -------------------------------------------------------------------------------
     @property
@@ -66,13 +67,13 @@ class Store:
         with self.lock:
             return self._objects.get(storage_key, {}).get((namespace, name))
 
-    def list(self, storage_key: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(self, storage_key: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         with self.lock:
             items = self._objects.get(storage_key, {})
             found = [o for (ns, _), o in items.items() if namespace is None or ns == namespace]
         return sorted(found, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
-    def storage_keys(self) -> list[str]:
+    def storage_keys(self) -> builtins.list[str]:
         with self.lock:
             return list(self._objects)
 
@@ -130,7 +131,7 @@ class Store:
         with self.lock:
             self._listeners.append(listener)
 
-    def watch(self, storage_key: str, namespace: str | None, since: int | None) -> tuple[Watcher, list[Event]]:
+    def watch(self, storage_key: str, namespace: str | None, since: int | None) -> tuple[Watcher, builtins.list[Event]]:
         """Subscribe; returns the watcher and the events to send first.
 
         ``since`` None means "current state as synthetic ADDED events, then live"; otherwise the

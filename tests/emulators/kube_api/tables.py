@@ -77,16 +77,26 @@ def _render(value: Any) -> Any:
     return value
 
 
+def _json_path_cell(path: str, is_date: bool) -> Cell:
+    def cell(obj: dict[str, Any]) -> Any:
+        value = _get(obj, path)
+        return _age(value) if is_date else _render(value)
+
+    return cell
+
+
 def _columns(rt: ResourceType) -> list[tuple[str, str, Cell]]:
     if rt.builtin:
         return _BUILTIN.get(rt.plural, [])
     columns: list[tuple[str, str, Cell]] = []
     for col in rt.printer_columns:
-        path = col.get("jsonPath", "")
-        if col.get("type") == "date":
-            columns.append((col["name"], "string", lambda o, p=path: _age(_get(o, p))))
-        else:
-            columns.append((col["name"], col.get("type", "string"), lambda o, p=path: _render(_get(o, p))))
+        columns.append(
+            (
+                col["name"],
+                "string" if col.get("type") == "date" else col.get("type", "string"),
+                _json_path_cell(col.get("jsonPath", ""), col.get("type") == "date"),
+            )
+        )
     return columns
 
 
