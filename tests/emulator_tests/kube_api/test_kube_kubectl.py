@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,28 @@ def test_get_prints_the_real_columns(server: KubeApiServer, kubeconfig: Path) ->
     assert deploy_row[:4] == ["web", "2/2", "2", "2"]
     svc_row = ok(kubectl(kubeconfig, "get", "svc", "web", "--no-headers")).split()
     assert svc_row[1] == "ClusterIP" and svc_row[2].startswith("10.9") and svc_row[4] == "80/TCP"
+
+
+def test_scale_and_watch(server: KubeApiServer, kubeconfig: Path) -> None:
+    ok(kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(deployment())))
+    watcher = subprocess.Popen(
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), "get", "deploy", "web", "-w", "--no-headers"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    rows: list[list[str]] = []
+    reader = threading.Thread(target=lambda: rows.extend(line.split() for line in watcher.stdout or []))
+    reader.start()
+    try:
+        wait_for(lambda: rows, timeout=10)
+        ok(kubectl(kubeconfig, "scale", "deployment", "web", "--replicas=3"))
+        wait_for(lambda: any(row[:2] == ["web", "3/3"] for row in rows), timeout=10)
+    finally:
+        watcher.terminate()
+        watcher.communicate(timeout=10)
+        reader.join(timeout=5)
+    assert server.objects("deployments")[0]["spec"]["replicas"] == 3
 
 
 def test_invalid_deployment_reports_the_field(server: KubeApiServer, kubeconfig: Path) -> None:

@@ -68,6 +68,18 @@ def _resource_entry(rt: ResourceType) -> list[dict[str, Any]]:
         entry["categories"] = list(rt.categories)
     entry["storageVersionHash"] = hashlib.sha256(rt.storage_key.encode()).hexdigest()[:12]
     out = [entry]
+    if rt.builtin and rt.plural == "deployments":
+        out.append(
+            {
+                "name": f"{rt.plural}/scale",
+                "singularName": "",
+                "namespaced": True,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }
+        )
     if rt.status_subresource:
         out.append(
             {

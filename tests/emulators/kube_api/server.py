@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, tables, watch
+from . import discovery, scale, tables, watch
 from .errors import ApiError, bad_request, method_not_allowed
 from .routing import RequestInfo, resolve
 
@@ -56,6 +56,7 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # the stdlib's 5 makes bursts of new connections wait for SYN retries
 
     def __init__(self, address: tuple[str, int], owner: KubeApiServer) -> None:
         self.owner = owner
@@ -259,6 +260,9 @@ class Handler(BaseHTTPRequestHandler):
             raise _NOT_FOUND
         if rt.namespaced and not ns and info.verb not in ("list", "watch", "deletecollection"):
             raise _NOT_FOUND
+        if info.subresource == "scale" and rt.plural == "deployments" and rt.builtin:
+            self._scale(rt, ns, info)
+            return
         if info.subresource and (info.subresource != "status" or not rt.status_subresource):
             raise _NOT_FOUND
         if info.subresource and info.verb not in ("get", "update", "patch"):
@@ -306,6 +310,18 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise method_not_allowed()
 
+    def _scale(self, rt: Any, namespace: str, info: RequestInfo) -> None:
+        api = self.server.owner.api
+        if info.verb == "get":
+            self._send_json(200, scale.get(api, rt, namespace, info.name))
+        elif info.verb == "update":
+            self._send_json(200, scale.update(api, rt, namespace, info.name, self._json_body()))
+        elif info.verb == "patch":
+            content_type = self.headers.get("Content-Type", "")
+            self._send_json(200, scale.patch_scale(api, rt, namespace, info.name, self._body, content_type))
+        else:
+            raise method_not_allowed()
+
     def _delete_options(self, query: dict[str, str]) -> dict[str, Any]:
         options = self._json_body() if self._body else {}
         if not isinstance(options, dict):
@@ -333,14 +349,14 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        ended = watch.serve(
-            owner.store,
-            req,
-            write,
-            lambda o: owner.api.out(rt, o),
-            owner.bookmark_interval_seconds,
-            lambda: owner.stopping,
-        )
+        def render(obj: dict[str, Any]) -> dict[str, Any]:
+            full = owner.api.out(rt, obj)
+            if not as_table:
+                return full
+            return tables.table(rt, [full], full["metadata"]["resourceVersion"], query.get("includeObject", "Metadata"))
+
+        as_table = tables.wants_table(self.headers.get("Accept", ""))
+        ended = watch.serve(owner.store, req, write, render, owner.bookmark_interval_seconds, lambda: owner.stopping)
         if ended == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
