@@ -30,6 +30,9 @@ service-router             reconcile.py get/list on the VS   virtualservices: ge
 service-router             cli.py (routes helper) list       services, virtualservices, deployments:
                                                              list (deployments only read, for the
                                                              clones' readiness)
+service-router             uninstall.py (uninstall helper)   services: list, patch; virtualservices:
+                                                             list, update, delete (a subset of the
+                                                             controller's own grants)
 =========================  ================================  =======================================
 
 Not RBAC-controlled: ``server_preferred_version`` (``GET /apis/networking.istio.io``) is API
@@ -96,6 +99,13 @@ CALL_SITES: dict[tuple[str, str, str], frozenset[Resource] | str] = {
     ("service-router/src/service_router/cli.py", "list", "SERVICES"): frozenset({SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "vs_resource"): frozenset({VIRTUAL_SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "DEPLOYMENTS"): frozenset({DEPLOYMENTS}),
+    ("service-router/src/service_router/uninstall.py", "list", "virtual_service_resource"): frozenset(
+        {VIRTUAL_SERVICES}
+    ),
+    ("service-router/src/service_router/uninstall.py", "list", "SERVICES"): frozenset({SERVICES}),
+    ("service-router/src/service_router/uninstall.py", "replace", "resource"): frozenset({VIRTUAL_SERVICES}),
+    ("service-router/src/service_router/uninstall.py", "delete", "resource"): frozenset({VIRTUAL_SERVICES}),
+    ("service-router/src/service_router/uninstall.py", "patch", "SERVICES"): frozenset({SERVICES}),
 }
 INFORMERS: dict[tuple[str, str], Resource] = {
     ("replicator/src/replicator/__main__.py", "DEPLOYMENTS"): DEPLOYMENTS,
