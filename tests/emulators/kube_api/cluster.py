@@ -8,6 +8,7 @@ fault injection, object snapshots, compaction) that a real cluster does not have
 from __future__ import annotations
 
 import copy
+import ssl
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,7 @@ from .rest import Api
 from .routing import RequestInfo
 from .server import RequestRecord, _HttpServer
 from .store import Store, Watcher
+from .tls import self_signed, server_context
 
 CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
 
@@ -38,6 +40,7 @@ class KubeApiServer:
         deployment_delay_seconds: float = 0.05,
         bookmark_interval_seconds: float = 1.0,
         watch_default_timeout: float = 1800.0,
+        tls: bool = False,
     ) -> None:
         self.host, self.port = host, port
         self.store = Store(history_size)
@@ -47,6 +50,12 @@ class KubeApiServer:
         self.bookmark_interval_seconds = bookmark_interval_seconds
         self.watch_default_timeout = watch_default_timeout
         self.stopping = False
+        self.tls = tls
+        self.ca_pem: bytes | None = None  # the self-signed certificate, when serving HTTPS
+        self._tls_context: ssl.SSLContext | None = None
+        if tls:
+            self.ca_pem, key_pem = self_signed(host)
+            self._tls_context = server_context(self.ca_pem, key_pem)
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._httpd: _HttpServer | None = None
@@ -61,6 +70,10 @@ class KubeApiServer:
         self.stopping = False
         self._httpd = _HttpServer((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
+        if self._tls_context is not None:  # handshakes happen lazily, in each connection's thread
+            self._httpd.socket = self._tls_context.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="kube-api-emulator", daemon=True
         )
@@ -92,10 +105,10 @@ class KubeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def write_kubeconfig(self, path: str | Path, token: str = "admin-token") -> Path:
-        return kubeconfig.write(path, self.url, token)
+        return kubeconfig.write(path, self.url, token, ca_pem=self.ca_pem)
 
     # --- request pipeline hooks --------------------------------------------------------------
     def authorize(self, user: str, info: RequestInfo) -> None:

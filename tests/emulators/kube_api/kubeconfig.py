@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import yaml
@@ -9,11 +10,14 @@ import yaml
 NAME = "emulator"
 
 
-def render(server_url: str, token: str, namespace: str = "default") -> dict[str, object]:
+def render(server_url: str, token: str, namespace: str = "default", ca_pem: bytes | None = None) -> dict[str, object]:
+    cluster: dict[str, str] = {"server": server_url}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": NAME, "cluster": {"server": server_url}}],
+        "clusters": [{"name": NAME, "cluster": cluster}],
         "users": [{"name": NAME, "user": {"token": token}}],
         "contexts": [{"name": NAME, "context": {"cluster": NAME, "user": NAME, "namespace": namespace}}],
         "current-context": NAME,
@@ -21,11 +25,11 @@ def render(server_url: str, token: str, namespace: str = "default") -> dict[str,
     }
 
 
-def write(path: str | Path, server_url: str, token: str) -> Path:
+def write(path: str | Path, server_url: str, token: str, ca_pem: bytes | None = None) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")  # readers never see a half-written file
-    partial.write_text(yaml.safe_dump(render(server_url, token), sort_keys=False), encoding="utf-8")
+    partial.write_text(yaml.safe_dump(render(server_url, token, ca_pem=ca_pem), sort_keys=False), encoding="utf-8")
     partial.chmod(0o600)
     partial.replace(target)
     return target
