@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from controller_common.kube import LEASES
+from controller_common import contract
+from controller_common.kube import LEASES, SERVICES
 from e2e_support import BIN_DIR, ControllerProcess, wait_until
 from world import World, free_port
 
@@ -126,3 +127,46 @@ def test_standby_takes_over_when_the_leader_dies(world: World) -> None:
         assert survivor.process.stop(timeout=20) == 0, survivor.process.logs()[-2000:]
         lease = world.client.get(LEASES, "default", binary)
         assert lease["spec"].get("holderIdentity") in ("", None)
+
+
+def test_dry_run_logs_the_plan_and_writes_nothing(world: World) -> None:
+    repo = world.create_repository(ORIGIN)
+    world.seed_origin(ORIGIN, repository=f"mercari/{ORIGIN}", image="ghcr.io/mercari/echo:1.0")
+    world.open_pull_request(repo, "feature-a")
+    world.kube.clear_request_log()
+    world.start_controllers(extra=["--dry-run"])
+    replicator, router = world.controllers
+    wait_until(lambda: "dry run" in replicator.logs(), timeout=30, message="replicator logged its plan")
+    # The router has nothing to route until the replicator writes; give it a clone Service of its own.
+    world.client.create(
+        SERVICES,
+        {
+            "metadata": {
+                "name": f"{ORIGIN}-pr1",
+                "namespace": "default",
+                "annotations": {contract.ORIGIN_SERVICE_ANNOTATION: ORIGIN},
+            },
+            "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]},
+        },
+    )
+    wait_until(lambda: "dry run" in router.logs(), timeout=30, message="router logged its plan")
+    writes = [
+        r
+        for r in world.kube.request_log
+        if r.verb in ("create", "update", "patch", "delete")
+        and r.resource not in ("events", "leases")
+        and r.user_agent.startswith("OpenAPI")
+        and not (r.resource == "services" and r.verb == "create" and r.name == "")
+    ]
+    assert writes == []
+    assert f"{ORIGIN}-pr1" not in world.snapshot(ORIGIN).deployments
+
+
+def test_effective_configuration_is_logged_once_with_secrets_redacted(world: World) -> None:
+    world.start_controllers()
+    replicator = world.controllers[0]
+    wait_until(lambda: '"event": "starting"' in replicator.logs(), timeout=30)
+    starting = [line for line in replicator.logs().splitlines() if '"event": "starting"' in line]
+    assert len(starting) == 1
+    assert world.env["GITHUB_TOKEN"] not in replicator.logs()
+    assert '"github_token": "<set>"' in starting[0]
