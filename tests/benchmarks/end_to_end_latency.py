@@ -21,11 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from github import Auth, Github
-
+from benchmarks import developer
 from benchmarks.measure import Table
 from controller_common import contract
-from world import OWNER, TOKEN, World
+from world import World
 
 NAME = "end-to-end-latency"
 TITLE = "4. End-to-end latency (real controller processes, emulated Kubernetes and GitHub)"
@@ -92,23 +91,6 @@ def _push(repo: Any, branch: str) -> tuple[str, float]:
     return commit.sha, started
 
 
-def unthrottled_repository(world: World, name: str) -> Any:
-    """The repository through a PyGithub client without its client-side pacing.
-
-    PyGithub waits ``seconds_between_writes`` (1 s) before each write and 0.25 s between
-    requests by default; timed from before ``create_pull``, that wait would be measured as
-    controller latency.
-    """
-    client = Github(
-        base_url=world.github.api_url,
-        auth=Auth.Token(TOKEN),
-        retry=None,
-        seconds_between_requests=0,
-        seconds_between_writes=0,
-    )
-    return client.get_repo(f"{OWNER}/{name}")
-
-
 def run(*, quick: bool = False) -> list[Table]:
     sizes = QUICK if quick else FULL
     samples: dict[str, list[float]] = {"deployment": [], "route": [], "push": []}
@@ -116,7 +98,7 @@ def run(*, quick: bool = False) -> list[Table]:
         world = World(Path(tmp)).start()
         try:
             world.create_repository(ORIGIN)
-            repo = unthrottled_repository(world, ORIGIN)
+            repo = developer.repository(world, ORIGIN)
             world.seed_origin(ORIGIN, repository=f"https://github.com/mercari/{ORIGIN}", image=IMAGE)
             world.start_controllers(poll_interval=sizes["poll_interval"])
             phase = random.Random(4)
