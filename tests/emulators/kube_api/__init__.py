@@ -1,7 +1,23 @@
 """An emulated Kubernetes API server for tests and the demo: ``KubeApiServer``.
 
-Real HTTP, real clients (``kubernetes`` typed and dynamic, ``kubectl``), strict where
-kube-apiserver is strict. See ``cluster.KubeApiServer`` for the public API.
+Real HTTP (HTTP/1.1, chunked watches, optional TLS), real clients (``kubernetes`` typed and
+dynamic, ``kubectl``), strict where kube-apiserver is strict. See ``cluster.KubeApiServer`` for
+the public API and each module's docstring for what it guarantees.
+
+Where it differs from kube-apiserver, on purpose or for lack of time:
+
+- Unknown fields are rejected (400, "strict decoding error") when ``fieldValidation`` is absent;
+  the real default is Warn (drop + warning). Warn and Ignore are honoured when asked for.
+- JSON (and YAML) bodies only: protobuf requests get 415, so kubectl's typed generators
+  (``kubectl create deployment|service|configmap ...``) fail; ``kubectl create|apply -f`` work.
+- No server-side apply (``application/apply-patch+yaml`` gets 415), no ``managedFields``.
+- OpenAPI: ``/openapi/v2`` is 404 and ``/openapi/v3`` only declares ``fieldValidation`` support
+  (enough for kubectl's server-side validation; ``kubectl explain`` does not work).
+- One global event history for watches (like etcd compaction) rather than per-resource caches.
+- Controllers: garbage collector, namespace cleanup and a deployment controller that reports
+  Deployments available without creating ReplicaSets or Pods.
+- No admission webhooks, no CEL (``x-kubernetes-validations``), no CRD conversion webhooks
+  (versions share one storage; only ``apiVersion`` changes), no RBAC yet (``authorize`` is the hook).
 """
 
 from .cluster import KubeApiServer

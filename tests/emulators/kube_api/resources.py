@@ -50,6 +50,8 @@ BUILTINS: tuple[ResourceType, ...] = (
         "", "v1", "services", "service", "Service", True, ("svc",), status_subresource=True, categories=("all",)
     ),
     ResourceType("", "v1", "events", "event", "Event", True, ("ev",)),
+    # stored only: nothing here runs pods (the deployment controller just reports replicas)
+    ResourceType("", "v1", "pods", "pod", "Pod", True, ("po",), status_subresource=True, categories=("all",)),
     ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",)),
     ResourceType("", "v1", "secrets", "secret", "Secret", True),
     ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ("sa",)),
