@@ -233,3 +233,22 @@ def test_deployment_defaults_like_the_real_server(apps: client.AppsV1Api) -> Non
     container = spec.template.spec.containers[0]
     assert container.image_pull_policy == "IfNotPresent"
     assert spec.template.spec.restart_policy == "Always"
+
+
+def test_pod_template_defaults_for_probes_env_and_volumes(server: KubeApiServer) -> None:
+    body = deployment()
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["readinessProbe"] = {"httpGet": {"path": "/healthz", "port": 8080}}
+    container["env"] = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    body["spec"]["template"]["spec"]["volumes"] = [{"name": "cfg", "configMap": {"name": "cfg"}}]
+    spec = create(server, "deployments", body)["spec"]["template"]["spec"]
+    probe = spec["containers"][0]["readinessProbe"]
+    assert probe == {
+        "httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"},
+        "timeoutSeconds": 1,
+        "periodSeconds": 10,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+    }
+    assert spec["containers"][0]["env"][0]["valueFrom"]["fieldRef"]["apiVersion"] == "v1"
+    assert spec["volumes"][0]["configMap"]["defaultMode"] == 420

@@ -87,6 +87,26 @@ def _default_pod_spec(spec: dict[str, Any]) -> None:
         for port in c.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
+        for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
+            probe = c.get(probe_name)
+            if isinstance(probe, dict):
+                for key, value in (
+                    ("timeoutSeconds", 1),
+                    ("periodSeconds", 10),
+                    ("successThreshold", 1),
+                    ("failureThreshold", 3),
+                ):
+                    probe.setdefault(key, value)
+                if isinstance(probe.get("httpGet"), dict):
+                    probe["httpGet"].setdefault("scheme", "HTTP")
+        for env in c.get("env") or []:
+            field_ref = (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
+            if isinstance(field_ref, dict):
+                field_ref.setdefault("apiVersion", "v1")
+    for volume in spec.get("volumes") or []:
+        for source in ("configMap", "secret"):
+            if isinstance(volume, dict) and isinstance(volume.get(source), dict):
+                volume[source].setdefault("defaultMode", 420)
 
 
 def _default_deployment(obj: dict[str, Any]) -> None:
