@@ -1,7 +1,8 @@
 """Nothing stranded: a clone Service deleted while the router is down, and an uninstall.
 
 The router's finalizer holds a deleted clone Service until its route is gone, even when the
-router was not running at the time: restarted, it removes the route, then lets the Service go.
+router was not running at the time: restarted, it removes the route (and any managed route whose
+Service is gone), then lets the Service go.
 ``service-router routes`` shows what stands; ``service-router uninstall`` takes out every managed
 route, the VirtualServices the router created and its finalizers (``--dry-run`` changes nothing).
 """
@@ -19,7 +20,7 @@ from controller_common.kube import SERVICES
 from e2e_support import wait_until
 from istio_schema import istio_errors
 from shared_data import find_shared_dir
-from world import World
+from world import VIRTUAL_SERVICES, World
 
 pytestmark = pytest.mark.e2e
 
@@ -68,13 +69,25 @@ def test_a_clone_deleted_while_the_router_is_down_loses_its_route_then_the_unins
     held = service(world, "echo-pr1")
     assert held is not None and held["metadata"].get("deletionTimestamp")
     assert route_names(world, ORIGIN) == ["service-router--echo-pr1", "default"]
+    # Meanwhile a managed route for a Service that no longer exists at all turns up (a restored backup).
+    stray = virtual_service(world, ORIGIN)
+    assert stray is not None
+    stray["spec"]["http"].insert(
+        0,
+        {
+            "name": "service-router--echo-pr9",
+            "match": [{"headers": {contract.routing_header(ORIGIN, "default"): {"exact": "echo-pr9.default"}}}],
+            "route": [{"destination": {"host": "echo-pr9.default.svc.cluster.local"}}],
+        },
+    )
+    world.client.replace(VIRTUAL_SERVICES, stray)
 
-    # Restarted, the router removes the route first, then releases the Service.
+    # Restarted, the router's start-up resync removes both routes first, then releases the Service.
     router.start()
     wait_until(
         lambda: service(world, "echo-pr1") is None and route_names(world, ORIGIN) == ["default"],
         timeout=15,
-        message="route removed, then the Service gone",
+        message="routes removed, then the Service gone",
     )
 
     # What stands, as a person sees it.

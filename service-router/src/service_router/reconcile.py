@@ -22,6 +22,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 MAX_WRITE_ATTEMPTS = 3
 SERVICE_SUFFIX = ".svc.cluster.local"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class Cache(Protocol):
@@ -88,7 +90,7 @@ def keys_for_virtual_service(virtual_service: dict[str, Any]) -> list[str]:
         fqdn = canonical_host(host, context_namespace=namespace)
         if fqdn.endswith(SERVICE_SUFFIX):
             parts = fqdn[: -len(SERVICE_SUFFIX)].split(".")
-            if len(parts) == 2 and all(parts):
+            if len(parts) == 2 and all(_DNS_LABEL.match(p) for p in parts):
                 keys.add(f"{parts[1]}/{parts[0]}")
     return sorted(keys)
 
@@ -218,8 +220,9 @@ class RouteReconciler:
                     continue
             self._write(plan, key)
             outcome.routed.update(plan.routed_clones)
-            if plan.action != "delete" and not self.dry_run:
-                self.reverts.remember(key, ident, routes)
+            if not self.dry_run:
+                # After a delete nothing of ours stands there: a later create is new intent, not a revert.
+                self.reverts.remember(key, ident, None if plan.action == "delete" else routes)
         return outcome
 
     def _held_back(self, key: str, plan: VirtualServicePlan, live: list[dict[str, Any]]) -> float:
@@ -353,8 +356,13 @@ class RouteReconciler:
         # The resourceVersion makes this a compare-and-swap: a list that changed under us is a 409,
         # and the queue retries with a fresh read, so another writer's finalizer is never dropped.
         patch = {"metadata": {"finalizers": list(finalizers), "resourceVersion": objects.resource_version(service)}}
-        with contextlib.suppress(errors.NotFound):
+        try:
             self.client.patch(SERVICES, objects.namespace(service), objects.name(service), patch)
+        except errors.NotFound:
+            pass
+        except errors.Conflict:
+            self.metrics.conflicts_retried.inc()
+            raise
 
 
 def _ports(service: dict[str, Any] | None) -> tuple[int, ...]:

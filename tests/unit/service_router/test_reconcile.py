@@ -222,3 +222,53 @@ def test_managed_routes_gauge_per_virtual_service(rig: Rig) -> None:
     labels = {"namespace": NS, "virtual_service": ORIGIN, "origin": ORIGIN}
     assert rig.counter("service_router_managed_routes", **labels) == 2
     assert rig.counter("service_router_virtual_service_writes_total", action="update") == 1
+
+
+def test_a_managed_route_whose_service_is_gone_is_removed(rig: Rig) -> None:
+    """What a resync (at start-up or periodic) does for a clone deleted past our finalizer."""
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    service = rig.client.get(SERVICES, NS, CLONE)
+    rig.client.patch(
+        SERVICES, NS, CLONE, {"metadata": {"finalizers": [], "resourceVersion": service["metadata"]["resourceVersion"]}}
+    )
+    rig.client.delete(SERVICES, NS, CLONE)
+    assert rig.route_names() == [ROUTE, "default"]
+
+    rig.reconcile()
+
+    assert rig.route_names() == ["default"]
+
+
+def test_a_clone_that_comes_back_is_routed_again_without_counting_a_revert(rig: Rig) -> None:
+    rig.origin(virtual_service=False)
+    for _ in range(4):
+        rig.clone(CLONE)
+        rig.reconcile()
+        assert rig.route_names() == [ROUTE, "default"]
+        rig.client.delete(SERVICES, NS, CLONE)
+        rig.reconcile()
+        with pytest.raises(errors.NotFound):
+            rig.vs()
+    assert rig.counter("service_router_reverts_detected_total", namespace=NS, origin=ORIGIN) == 0
+
+
+@pytest.mark.parametrize(
+    ("hosts", "destinations", "keys"),
+    [
+        (["echo"], [], ["default/echo"]),
+        (["echo.default.svc.cluster.local", "echo.other"], [], ["default/echo", "other/echo"]),
+        (["echo.example.com"], ["echo.default.svc.cluster.local", "api"], ["default/api", "default/echo"]),
+        (["*.example.com"], ["https://nope"], []),
+    ],
+    ids=["short", "fqdn-and-other-namespace", "gateway-by-destination", "external-only"],
+)
+def test_keys_for_virtual_service(hosts: list[str], destinations: list[str], keys: list[str]) -> None:
+    from service_router.reconcile import keys_for_virtual_service
+
+    vs = {
+        "metadata": {"name": "x", "namespace": NS},
+        "spec": {"hosts": hosts, "http": [{"route": [{"destination": {"host": d}} for d in destinations]}]},
+    }
+    assert keys_for_virtual_service(vs) == keys
