@@ -194,3 +194,40 @@ def test_istio_schema_rejects_wrong_type(istio: KubeApiServer, custom: client.Cu
     with pytest.raises(ApiException) as err:
         create_vs(custom, body, version)
     assert (err.value.status, json.loads(err.value.body)["reason"]) == (422, "Invalid")
+
+
+@pytest.mark.parametrize("timeout", ["5", "0.5ms", "five seconds"])
+def test_bad_durations_break_the_crd_cel_rule(
+    with_vs_crd: KubeApiServer, custom: client.CustomObjectsApi, timeout: str
+) -> None:
+    body = rich_virtual_service("v1")
+    body["spec"]["http"][0]["timeout"] = timeout
+    with pytest.raises(ApiException) as err:
+        create_vs(custom, body)
+    status = json.loads(err.value.body)
+    assert (err.value.status, status["reason"]) == (422, "Invalid")
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "field": "spec.http[0].timeout",
+            "message": 'Invalid value: "string": must be a valid duration greater than 1ms',
+        }
+    ]
+
+
+@pytest.mark.parametrize("timeout", ["5s", "1ms", "1h2m0.5s", "250ms"])
+def test_good_durations_pass_the_crd_cel_rule(
+    with_vs_crd: KubeApiServer, custom: client.CustomObjectsApi, timeout: str
+) -> None:
+    body = rich_virtual_service("v1")
+    body["spec"]["http"][0]["retries"]["perTryTimeout"] = timeout
+    assert create_vs(custom, body)["spec"]["http"][0]["retries"]["perTryTimeout"] == timeout
+
+
+def test_istio_cel_duration_rule_is_enforced(istio: KubeApiServer, custom: client.CustomObjectsApi) -> None:
+    body = rich_virtual_service("v1")
+    body["spec"]["http"][0]["retries"]["perTryTimeout"] = "2"
+    with pytest.raises(ApiException) as err:
+        create_vs(custom, body)
+    assert err.value.status == 422
+    assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "spec.http[0].retries.perTryTimeout"

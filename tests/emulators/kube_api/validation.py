@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from . import builtin_schema
+from . import builtin_schema, cel
 from .errors import ApiError, bad_request, invalid
 from .openapi import validate_against_crd_schema
 from .resources import ResourceType
@@ -188,6 +188,8 @@ def validate_custom(rt: ResourceType, obj: dict[str, Any], directive: str) -> tu
             continue
         field, _, detail = message.partition(": ")
         causes.append(_cause("FieldValueInvalid", _k8s_path(field), detail))
+    if not causes:  # CEL rules run only on objects that pass the schema, as on the real server
+        causes.extend(cel.check(rt.schema, body))
     if unknown and directive == "Strict":
         fields = ", ".join(f'unknown field "{u}"' for u in unknown)
         raise bad_request(
