@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,13 +73,22 @@ def handle_delivery(
     signature: str | None,
     body: bytes,
     on_repository: Callable[[Repository], None],
+    content_type: str | None = None,
 ) -> Outcome:
-    """Decide the answer to one delivery (pure apart from ``on_repository``); returns (status, result)."""
+    """Decide the answer to one delivery (pure apart from ``on_repository``); returns (status, result).
+
+    The signature covers the raw body, so it is checked first, whatever the content type: JSON,
+    or GitHub's default ``application/x-www-form-urlencoded`` with the JSON in ``payload``.
+    """
     if not verify_signature(secret, body, signature):
         return 401, "bad-signature" if signature else "missing-signature"
     try:
-        payload = json.loads(body)
-    except ValueError:
+        if (content_type or "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            form = urllib.parse.parse_qs(body.decode(), strict_parsing=True)
+            payload = json.loads(form["payload"][0])
+        else:
+            payload = json.loads(body)
+    except (ValueError, KeyError, UnicodeDecodeError):
         return 400, "malformed"
     if not isinstance(payload, dict):
         return 400, "malformed"
@@ -129,6 +139,7 @@ class WebhookServer:
                     signature=self.headers.get("X-Hub-Signature-256"),
                     body=body,
                     on_repository=on_repository,
+                    content_type=self.headers.get("Content-Type"),
                 )
                 log.info(
                     "webhook delivery",

@@ -101,3 +101,30 @@ def test_server_answers_over_http_and_calls_back_only_for_good_deliveries() -> N
     assert (bad.status_code, good.status_code, elsewhere.status_code) == (401, 202, 404)
     assert [r.full_name for r in seen] == ["org/app"]
     assert deliveries == [("pull_request", "bad-signature"), ("pull_request", "accepted")]
+
+
+def test_form_encoded_payloads_are_accepted_like_json(shared_dir: Path) -> None:
+    """GitHub's default content type wraps the JSON in ``payload=``; the signature covers the form."""
+    import urllib.parse
+
+    text = (shared_dir / "fixtures/github/webhooks/pull_request/opened.json").read_text()
+    body = urllib.parse.urlencode({"payload": text}).encode()
+    seen: list[Repository] = []
+    status, result = handle_delivery(
+        secret=SECRET,
+        event="pull_request",
+        signature=signature_for(SECRET, body),
+        body=body,
+        on_repository=seen.append,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert (status, result) == (202, "accepted") and len(seen) == 1
+    garbled = b"payload=%7Bnot-json"
+    assert handle_delivery(
+        secret=SECRET,
+        event="pull_request",
+        signature=signature_for(SECRET, garbled),
+        body=garbled,
+        on_repository=seen.append,
+        content_type="application/x-www-form-urlencoded",
+    ) == (400, "malformed")
