@@ -1,0 +1,77 @@
+"""Bad input never spreads, and a restarted replicator cleans up what changed while it was away.
+
+One world with a healthy origin next to: an origin whose annotation becomes malformed after it
+got a clone (Warning Event, clone kept, no new clone), one naming a repository that does not
+exist (Warning Event, metric), and one without a Service (Warning Event naming the fix). The
+healthy origin keeps getting environments throughout. Then the replicator is stopped; a pull
+request is closed and an origin loses its opt-in; the next replicator process deletes exactly
+those clones at start-up and keeps the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e.replicator_support import Replicator, open_pull, seed, start_router, validate_written, wait_clones, wait_event
+
+from controller_common import contract
+from controller_common.kube import DEPLOYMENTS
+from world import OWNER, World
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path).start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+def _annotate(world: World, name: str, annotations: dict[str, str | None]) -> None:
+    world.client.patch(DEPLOYMENTS, world.namespace, name, {"metadata": {"annotations": annotations}})
+
+
+def test_bad_origins_are_reported_and_contained_and_a_restart_removes_leftovers(world: World) -> None:
+    shop = world.create_repository("shop")
+    first = open_pull(world, shop, "first")
+    repository = f"https://github.com/{OWNER}/shop"
+    for name in ("healthy", "broken", "leaving"):
+        seed(world, name, repository=repository)
+    seed(world, "ghost", repository=f"{OWNER}/no-such-repository")
+    seed(world, "headless", repository=repository, service=False)
+    replicator = Replicator(world, poll_interval=0.3)
+    start_router(world)
+    for name in ("healthy", "broken", "leaving", "headless"):
+        wait_clones(world, name, {first})
+
+    unavailable = wait_event(world, "ghost", "RepositoryUnavailable")
+    assert unavailable["type"] == "Warning" and "no-such-repository" in unavailable["message"]
+    no_service = wait_event(world, "headless", "NoService")
+    assert "create a Service" in no_service["message"]
+
+    _annotate(world, "broken", {contract.MAX_ENVIRONMENTS_ANNOTATION: "plenty"})
+    invalid = wait_event(world, "broken", "InvalidAnnotation")
+    assert contract.MAX_ENVIRONMENTS_ANNOTATION in invalid["message"] and "whole number" in invalid["message"]
+    second = open_pull(world, shop, "second")
+    wait_clones(world, "healthy", {first, second})
+    assert set(wait_clones(world, "broken", {first})) == {first}, "a malformed annotation deletes nothing"
+    assert replicator.metric("replicator_origin_errors_total", reason="annotation") >= 1
+    assert replicator.metric("replicator_origin_errors_total", reason="github") >= 1
+    assert validate_written(world) >= 6
+
+    # Changes while no replicator runs: a pull request closes, an origin opts out.
+    assert replicator.stop() == 0
+    shop.get_pull(first).edit(state="closed")
+    _annotate(world, "leaving", {contract.REPOSITORY_ANNOTATION: None})
+    Replicator(world, poll_interval=0.3, tag="#restarted")
+    wait_clones(world, "healthy", {second})
+    wait_clones(world, "headless", {second})
+    wait_clones(world, "leaving", set())
+    assert set(wait_clones(world, "broken", {first})) == {first}, "still malformed: still untouched"
+    for controller in world.controllers[1:]:
+        assert controller.running, controller.logs()[-3000:]
