@@ -32,7 +32,7 @@ def test_benchmark_produces_a_table_of_figures(name: str) -> None:
 
 def test_steady_state_figures_are_computed_not_printed_constants() -> None:
     """The replicator's "writes in steady state" note carries the number the plan produced."""
-    (table,) = load("replicator-planning").run(quick=True)
+    (table,) = [t for t in load("replicator-planning").run(quick=True) if "steady writes" in t.columns]
     steady = [row[table.columns.index("steady writes")] for row in table.rows]
     assert any(note.startswith(f"writes in steady state: {sum(steady)} ") for note in table.notes)
 
