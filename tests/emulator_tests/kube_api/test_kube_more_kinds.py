@@ -121,3 +121,34 @@ def test_stop_joins_every_connection_thread(kubeconfig: object, core: client.Cor
     assert httpd is not None
     server.stop()
     assert not any(t.is_alive() for t in httpd.threads)
+
+
+def test_rbac_objects_are_stored_and_role_ref_is_immutable(api_client: client.ApiClient) -> None:
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    rbac.create_cluster_role(
+        {
+            "metadata": {"name": "router"},
+            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]}],
+        }
+    )
+    binding = rbac.create_namespaced_role_binding(
+        "default",
+        {
+            "metadata": {"name": "router"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "router"},
+            "subjects": [{"kind": "ServiceAccount", "name": "router", "namespace": "default"}],
+        },
+    )
+    binding.role_ref.name = "other"
+    with pytest.raises(ApiException) as err:
+        rbac.replace_namespaced_role_binding("router", "default", binding)
+    assert err.value.status == 422 and "cannot change roleRef" in json.loads(err.value.body)["message"]
+
+
+def test_pod_disruption_budgets_are_stored(api_client: client.ApiClient) -> None:
+    policy = client.PolicyV1Api(api_client)
+    made = policy.create_namespaced_pod_disruption_budget(
+        "default",
+        {"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}},
+    )
+    assert made.metadata.generation == 1 and made.spec.min_available == 1

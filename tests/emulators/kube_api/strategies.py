@@ -21,7 +21,7 @@ RESERVED_IPS = {"10.96.0.1", "10.96.0.10"}  # kubernetes.default and kube-dns
 
 
 def has_generation(rt: ResourceType) -> bool:
-    return rt.plural in ("deployments", "customresourcedefinitions") or not rt.builtin
+    return rt.plural in ("deployments", "customresourcedefinitions", "poddisruptionbudgets") or not rt.builtin
 
 
 def next_generation(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> int:
@@ -173,6 +173,12 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) 
         return _validate_service(obj, old)
     if rt.plural == "customresourcedefinitions":
         return _validate_crd(obj, old)
+    if (
+        rt.plural in ("rolebindings", "clusterrolebindings")
+        and old is not None
+        and old.get("roleRef") != obj.get("roleRef")
+    ):
+        return [_cause("FieldValueInvalid", "roleRef", "cannot change roleRef", obj.get("roleRef"))]
     return []
 
 
