@@ -1,0 +1,158 @@
+"""``GitHubSource`` against the GitHub emulator: conditional reads, pages, gates, commits, App auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from emulators.github_api import GitHubApiServer
+from replicator.github_source import AppCredentials, GitHubError, GitHubSource, RateLimited, api_url_for
+from replicator.repository import Repository, parse_repository
+
+TOKEN = "token-alice"
+SHOP = Repository(host="github.com", owner="alice", name="shop")
+
+
+@pytest.fixture
+def gh() -> Iterator[GitHubApiServer]:
+    with GitHubApiServer() as server:
+        server.add_token(TOKEN, login="alice")
+        server.add_token("token-bob", login="bob")
+        yield server
+        assert server.internal_errors == []
+
+
+def _source(gh: GitHubApiServer, **kwargs: object) -> GitHubSource:
+    seen: list[tuple[str, int]] = []
+    source = GitHubSource(api_url=gh.api_url, on_response=lambda e, s: seen.append((e, s)), **kwargs)  # type: ignore[arg-type]
+    source.seen = seen  # type: ignore[attr-defined]
+    return source
+
+
+def _repo_with_pulls(gh: GitHubApiServer, count: int) -> list[str]:
+    import requests
+
+    headers = {"Authorization": f"token {TOKEN}"}
+    requests.post(f"{gh.api_url}/user/repos", headers=headers, json={"name": "shop"}).raise_for_status()
+    heads = []
+    for n in range(count):
+        heads.append(gh.push("alice", "shop", f"b{n}"))
+        body = {"title": f"t{n}", "head": f"b{n}", "base": "main"}
+        requests.post(f"{gh.api_url}/repos/alice/shop/pulls", headers=headers, json=body).raise_for_status()
+    return heads
+
+
+def test_every_page_is_followed_and_an_unchanged_list_is_only_free_304s(gh: GitHubApiServer) -> None:
+    _repo_with_pulls(gh, 5)
+    source = _source(gh, token=TOKEN, per_page=2)
+    first = source.open_pull_requests(SHOP)
+    assert [pr.number for pr in first.pull_requests] == [1, 2, 3, 4, 5] and first.changed and first.requests == 3
+    gh.clear_request_log()
+    again = source.open_pull_requests(SHOP)
+    assert not again.changed and again.not_modified == 3
+    assert all(r.status == 304 and not r.counted_against_rate_limit for r in gh.request_log)
+    assert source.rate_limit.remaining is not None
+
+
+def test_gate_from_check_run_then_commit_status_and_commit_date_once_per_sha(gh: GitHubApiServer) -> None:
+    import requests
+
+    heads = _repo_with_pulls(gh, 1)
+    source = _source(gh, token=TOKEN)
+    headers = {"Authorization": f"token {TOKEN}"}
+    assert source.gate_state(SHOP, heads[0], "image") is None
+    run = {"name": "image", "head_sha": heads[0], "status": "in_progress"}
+    run_id = requests.post(f"{gh.api_url}/repos/alice/shop/check-runs", headers=headers, json=run).json()["id"]
+    assert source.gate_state(SHOP, heads[0], "image") is None
+    requests.patch(
+        f"{gh.api_url}/repos/alice/shop/check-runs/{run_id}", headers=headers, json={"conclusion": "failure"}
+    )
+    assert source.gate_state(SHOP, heads[0], "image") is False
+    requests.post(f"{gh.api_url}/repos/alice/shop/check-runs", headers=headers, json={**run, "conclusion": "success"})
+    assert source.gate_state(SHOP, heads[0], "image") is True
+
+    status = {"state": "pending", "context": "built"}
+    requests.post(f"{gh.api_url}/repos/alice/shop/statuses/{heads[0]}", headers=headers, json=status)
+    assert source.gate_state(SHOP, heads[0], "built") is None
+    requests.post(
+        f"{gh.api_url}/repos/alice/shop/statuses/{heads[0]}", headers=headers, json={**status, "state": "error"}
+    )
+    assert source.gate_state(SHOP, heads[0], "built") is False
+
+    gh.clear_request_log()
+    stamp = source.commit_date(SHOP, heads[0])
+    assert stamp is not None and stamp.tzinfo is not None
+    assert source.commit_date(SHOP, heads[0]) == stamp
+    assert len([r for r in gh.request_log if "/commits/" in r.path]) == 1
+
+
+def test_errors_map_to_permanent_and_rate_limited(gh: GitHubApiServer) -> None:
+    source = _source(gh, token=TOKEN)
+    with pytest.raises(GitHubError) as missing:
+        source.open_pull_requests(Repository(host="github.com", owner="alice", name="nope"))
+    assert missing.value.permanent and not isinstance(missing.value, RateLimited)
+    _repo_with_pulls(gh, 1)
+    gh.faults.inject(method="GET", path_regex="/pulls$", status=429, retry_after=7, times=1)
+    with pytest.raises(RateLimited) as limited:
+        source.open_pull_requests(SHOP)
+    assert limited.value.retry_after == 7
+    gh.set_rate_limit(TOKEN, remaining=0, reset_in_seconds=30)
+    with pytest.raises(RateLimited) as exhausted:
+        source.open_pull_requests(SHOP)
+    assert exhausted.value.retry_after is not None and 1 <= exhausted.value.retry_after <= 31
+    assert ("pulls", 429) in source.seen and ("pulls", 403) in source.seen  # type: ignore[attr-defined]
+
+
+def _key_pair() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def test_github_app_finds_the_installation_per_owner_and_refreshes_its_token(gh: GitHubApiServer) -> None:
+    _repo_with_pulls(gh, 2)
+    private, public = _key_pair()
+    gh.add_app(77, public_key_pem=public)
+    installation = gh.install_app(77, "alice")
+    # PyGithub renews an installation token 20 s before it expires: with a 20 s lifetime, every use renews.
+    gh.installation_token_ttl = 20
+    gh.clear_request_log()
+    source = _source(gh, app=AppCredentials(77, private))
+    assert [pr.number for pr in source.open_pull_requests(SHOP).pull_requests] == [1, 2]
+    source.open_pull_requests(SHOP)
+    reads = [r for r in gh.request_log if r.path == "/repos/alice/shop/pulls"]
+    assert len({r.token for r in reads}) == 2 and all(r.login == "replicator[bot]" for r in reads)
+    assert len([r for r in gh.request_log if r.path == "/repos/alice/shop/installation"]) == 1
+    assert len([r for r in gh.request_log if r.path.endswith("/access_tokens")]) == 2
+
+    with pytest.raises(GitHubError, match="not installed"):
+        source.open_pull_requests(Repository(host="github.com", owner="bob", name="other"))
+    gh.uninstall_app(installation)
+
+
+@pytest.mark.parametrize(
+    ("text", "mapping", "expected"),
+    [
+        ("https://github.com/o/r", {}, "http://configured/api/v3"),
+        ("https://ghe.example.com/o/r", {}, "https://ghe.example.com/api/v3"),
+        (
+            "git@ghe.example.com:o/r.git",
+            {"ghe.example.com": "https://api.ghe.example.com"},
+            "https://api.ghe.example.com",
+        ),
+    ],
+    ids=["github.com", "enterprise-default", "enterprise-mapped"],
+)
+def test_each_repository_host_has_its_api_url(text: str, mapping: dict[str, str], expected: str) -> None:
+    repository = parse_repository(text)
+    assert api_url_for(repository, github_api_url="http://configured/api/v3/", enterprise=mapping) == expected
