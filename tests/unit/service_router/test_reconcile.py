@@ -272,3 +272,18 @@ def test_keys_for_virtual_service(hosts: list[str], destinations: list[str], key
         "spec": {"hosts": hosts, "http": [{"route": [{"destination": {"host": d}} for d in destinations]}]},
     }
     assert keys_for_virtual_service(vs) == keys
+
+
+def test_no_virtual_service_to_route_through_is_reported_once(rig: Rig) -> None:
+    rig.origin()
+    vs = rig.vs()
+    vs["metadata"]["annotations"] = {contract.VIRTUAL_SERVICE_OPT_OUT_ANNOTATION: "true"}
+    rig.client.replace(rig.resource, vs)
+    rig.clone(CLONE)
+
+    rig.reconcile()
+    rig.reconcile()
+
+    assert rig.reasons(CLONE) == ["RoutingWarning", "NoVirtualService"]
+    assert rig.route_names() == ["default"]
+    assert len(rig.vs_writes()) == 2  # only the test's own create and opt-out edit
