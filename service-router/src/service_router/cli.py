@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         "uninstall",
         help="remove every managed route, the VirtualServices the router created, and its finalizers "
         "(stop the router first)",
+        description="Remove every managed route (service-router--*), the VirtualServices the router created "
+        "and its finalizer on Services, in that order. Stop the router first, or it puts them back: "
+        "kubectl -n <namespace> scale deployment/service-router --replicas=0. Run with --dry-run to see the steps.",
     )
     uninstall.add_argument("-n", "--namespace", help="only this namespace (default: all)")
     uninstall.add_argument("--dry-run", action="store_true", help="print the steps, change nothing")
