@@ -93,7 +93,13 @@ def test_kubectl_crud_on_deployments_services_and_virtual_services(sandbox: dict
 
 
 def test_controllers_started_by_hand_clone_and_route_a_pull_request(sandbox: dict[str, str], tmp_path: Path) -> None:
-    github = Github(base_url=sandbox["GITHUB_API_URL"], auth=Auth.Token(sandbox["GITHUB_TOKEN"]), retry=None)
+    github = Github(
+        base_url=sandbox["GITHUB_API_URL"],
+        auth=Auth.Token(sandbox["GITHUB_TOKEN"]),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
     repo = github.get_user().create_repo("web")
     annotations = {contract.REPOSITORY_ANNOTATION: repo.full_name}
     kubectl(sandbox, "apply", "-f", "-", stdin=_manifest("Deployment", "web", DEPLOYMENT_SPEC, annotations))
