@@ -1,8 +1,9 @@
 """Nothing stranded: a clone Service deleted while the router is down, and an uninstall.
 
 The router's finalizer holds a deleted clone Service until its route is gone, even when the
-router was not running at the time: restarted, it removes the route (and any managed route whose
-Service is gone), then lets the Service go.
+router was not running at the time: restarted, its start-up resync removes the route (and any
+managed route whose Service is gone), restores a route removed by hand meanwhile, then lets the
+Service go.
 ``service-router routes`` shows what stands; ``service-router uninstall`` takes out every managed
 route, the VirtualServices the router created and its finalizers (``--dry-run`` changes nothing).
 """
@@ -54,13 +55,16 @@ def test_a_clone_deleted_while_the_router_is_down_loses_its_route_then_the_unins
     )
     router = Router(world).start()
     create_clone(world, "echo-pr1", ORIGIN)
+    create_clone(world, "echo-pr2", ORIGIN)
+    both = ["service-router--echo-pr1", "service-router--echo-pr2", "default"]
     wait_until(
         lambda: (
-            route_names(world, ORIGIN)[:1] == ["service-router--echo-pr1"]
+            route_names(world, ORIGIN) == both
             and contract.ROUTER_FINALIZER in _finalizers(world, "echo-pr1")
+            and contract.ROUTER_FINALIZER in _finalizers(world, "echo-pr2")
         ),
         timeout=15,
-        message="routed, with the finalizer",
+        message="routed, with the finalizers",
     )
 
     # The router is down while the clone Service is deleted: the finalizer holds it, the route stays.
@@ -68,10 +72,12 @@ def test_a_clone_deleted_while_the_router_is_down_loses_its_route_then_the_unins
     world.client.delete(SERVICES, "default", "echo-pr1")
     held = service(world, "echo-pr1")
     assert held is not None and held["metadata"].get("deletionTimestamp")
-    assert route_names(world, ORIGIN) == ["service-router--echo-pr1", "default"]
-    # Meanwhile a managed route for a Service that no longer exists at all turns up (a restored backup).
+    assert route_names(world, ORIGIN) == both
+    # Meanwhile someone drops the route of echo-pr2 by hand, and a managed route for a Service that
+    # no longer exists at all turns up (a restored backup).
     stray = virtual_service(world, ORIGIN)
     assert stray is not None
+    stray["spec"]["http"] = [r for r in stray["spec"]["http"] if r["name"] != "service-router--echo-pr2"]
     stray["spec"]["http"].insert(
         0,
         {
@@ -82,16 +88,16 @@ def test_a_clone_deleted_while_the_router_is_down_loses_its_route_then_the_unins
     )
     world.client.replace(VIRTUAL_SERVICES, stray)
 
-    # Restarted, the router's start-up resync removes both routes first, then releases the Service.
+    # Restarted, the router's start-up resync removes both stale routes, restores the missing one,
+    # and only then releases the deleted Service.
     router.start()
     wait_until(
-        lambda: service(world, "echo-pr1") is None and route_names(world, ORIGIN) == ["default"],
+        lambda: service(world, "echo-pr1") is None and route_names(world, ORIGIN) == both[1:],
         timeout=15,
-        message="routes removed, then the Service gone",
+        message="stale routes removed, the missing one restored, then the Service gone",
     )
 
     # What stands, as a person sees it.
-    create_clone(world, "echo-pr2", ORIGIN)
     create_clone(world, "bare-pr3", BARE)
     wait_until(
         lambda: (
