@@ -218,3 +218,26 @@ def test_stop_ends_open_watches(core: client.CoreV1Api) -> None:
     server.stop()
     t.join(timeout=5)
     assert done.is_set()
+
+
+def test_watch_of_one_named_object(server: KubeApiServer, core: client.CoreV1Api) -> None:
+    rv = server.resource_version
+    core.create_namespaced_config_map("default", {"metadata": {"name": "other"}})
+    core.create_namespaced_config_map("default", {"metadata": {"name": "mine"}})
+    events = raw_watch(server, f"/api/v1/namespaces/default/configmaps/mine?watch=true&resourceVersion={rv}", count=1)
+    assert events[0]["object"]["metadata"]["name"] == "mine"
+
+
+def test_typed_client_receives_bookmarks(server: KubeApiServer, core: client.CoreV1Api) -> None:
+    rv = core.list_namespaced_service("default").metadata.resource_version
+    events = typed_watch(
+        core.list_namespaced_service, "default", count=1, resource_version=rv, allow_watch_bookmarks=True
+    )
+    assert events[0]["type"] == "BOOKMARK"
+    assert events[0]["raw_object"]["metadata"]["resourceVersion"] == str(server.resource_version)
+
+
+def test_timeout_seconds_zero_means_the_server_default(server: KubeApiServer, core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
+    events = raw_watch(server, "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=0", count=1)
+    assert events[0]["type"] == "ADDED"

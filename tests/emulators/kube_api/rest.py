@@ -289,9 +289,9 @@ class Api:
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
-                "the body of the request was in an unknown format - "
-                "accepted media types include: application/json-patch+json, "
-                "application/merge-patch+json, application/apply-patch+yaml",
+                "the body of the request was in an unknown format - accepted media types include: "
+                + ", ".join([patch.JSON_PATCH, patch.MERGE] + ([patch.STRATEGIC] if rt.builtin else []))
+                + " (server-side apply is not emulated)",
             )
         try:
             document = json.loads(raw or b"null")

@@ -289,6 +289,9 @@ class Handler(BaseHTTPRequestHandler):
                 )
             self._send_json(200, listed)
         elif verb == "watch":
+            if info.name:  # the deprecated watch of one object is a watch with a name field selector
+                by_name = f"metadata.name={info.name}"
+                query = dict(query, fieldSelector=",".join(filter(None, [query.get("fieldSelector"), by_name])))
             self._watch(rt, ns or None, query)
         elif verb == "create":
             if info.name:

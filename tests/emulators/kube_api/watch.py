@@ -35,7 +35,8 @@ class WatchRequest:
         self.initial_events = (query.get("sendInitialEvents") or "").lower() == "true"
         try:
             self.since = None if rv in (None, "", "0") or self.initial_events else int(rv)
-            self.timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else default_timeout
+            # 0 or absent: the server's own limit, as kube-apiserver does
+            self.timeout = float(query.get("timeoutSeconds") or 0) or default_timeout
         except ValueError:
             raise bad_request(f"invalid resource version or timeout: {rv!r}") from None
         self.bookmarks = (query.get("allowWatchBookmarks") or "").lower() in ("true", "1")
