@@ -120,3 +120,13 @@ def label_value(text: str) -> str:
 
 CLONE_ORIGIN_ANNOTATION = REPLICATION_PREFIX + "origin"
 """On a clone: the origin Deployment's full name (the origin label may be hashed to fit 63)."""
+
+
+# --- appended by the replicator's feedback on GitHub ------------------------------------------
+PR_COMMENT_MARKER = "<!-- pull-request-replication:environments -->"
+"""Hidden first line of the replicator's one sticky comment per pull request: how it is found again."""
+
+
+def github_environment(pr_number: int, origin_name: str) -> str:
+    """The GitHub Deployments environment of one clone: ``pr-<N>/<origin>``."""
+    return f"pr-{pr_number}/{origin_name}"

@@ -22,6 +22,7 @@ from controller_common.logging import configure_logging
 from controller_common.manager import InformerGroup, Manager
 from controller_common.workqueue import WorkQueue
 from replicator import __version__
+from replicator.feedback import FeedbackReconciler, feedback_key_of_clone
 from replicator.github_source import AppCredentials, GitHubError, GitHubSource, Listing
 from replicator.metrics import PREFIX, ReplicatorMetrics
 from replicator.origin_config import AnnotationError, is_opted_in, parse_origin_config
@@ -90,6 +91,7 @@ def run(settings: Settings) -> int:
         token=settings.github_token,
         app=app,
         enterprise_api_urls=settings.github_enterprise_api_urls,
+        write_interval=settings.github_write_interval_seconds,
         on_response=on_github_response,
     )
 
@@ -122,18 +124,38 @@ def run(settings: Settings) -> int:
         dry_run=process.dry_run,
     )
 
+    feedback_queue: WorkQueue | None = None
+    if settings.github_deployments or settings.github_pr_comment:
+        feedback_queue = WorkQueue("replicator-feedback", metrics=library)
+        feedback = FeedbackReconciler(
+            publisher=github,
+            deployments=deployments,
+            services=services,
+            github_deployments=settings.github_deployments,
+            pr_comment=settings.github_pr_comment,
+            dry_run=process.dry_run,
+        )
+        manager.add_controller(Controller("replicator-feedback", reconcile=feedback, queue=feedback_queue, workers=1))
+
+    def on_clone(obj: dict[str, Any]) -> None:
+        key = feedback_key_of_clone(obj) if feedback_queue is not None else None
+        if key and feedback_queue is not None:
+            feedback_queue.add(key)
+
     def on_deployment(_event: str, deployment: dict[str, Any]) -> None:
         if is_opted_in(deployment):
             queue.add(objects.object_key(deployment))
         origin_key = origin_key_of_clone(deployment)
         if origin_key:
             queue.add(origin_key)
+            on_clone(deployment)
 
     def on_service(_event: str, service: dict[str, Any]) -> None:
         namespace = objects.namespace(service) or ""
         origin_key = origin_key_of_clone(service)
         if origin_key:
             queue.add(origin_key)
+            on_clone(service)
             return
         for deployment in deployments.list_namespace(namespace):
             if is_opted_in(deployment):

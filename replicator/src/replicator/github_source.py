@@ -107,6 +107,8 @@ class GitHubSource:
     enterprise_api_urls: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
     per_page: int = 100
+    write_interval: float = 1.0
+    """Seconds between two writes (PyGithub enforces it; GitHub asks for one second)."""
     on_response: RequestObserver | None = None
     _cache: dict[str, _Cached] = field(default_factory=dict, init=False, repr=False)
     _rate_limit: RateLimit = field(default_factory=RateLimit, init=False)
@@ -193,6 +195,63 @@ class GitHubSource:
                 return True if state == "success" else False if state in ("failure", "error") else None
         return None
 
+    # --- feedback writes (deployments, the sticky comment) ----------------------------------------
+
+    def find_deployment(self, repository: Repository, environment: str, sha: str) -> int | None:
+        """The newest deployment of ``sha`` to ``environment`` (conditional read), if any."""
+        query = urllib.parse.urlencode({"environment": environment, "sha": sha, "per_page": 1})
+        answer, _ = self._get(repository, f"{self._repo_url(repository)}/deployments?{query}", "deployments")
+        items = answer.data or []
+        return int(items[0]["id"]) if items else None
+
+    def latest_deployment_status(self, repository: Repository, deployment_id: int) -> tuple[str, str] | None:
+        """(state, description) of the newest status of a deployment, if it has one."""
+        url = f"{self._repo_url(repository)}/deployments/{deployment_id}/statuses?per_page=1"
+        answer, _ = self._get(repository, url, "deployment-statuses")
+        items = answer.data or []
+        return (str(items[0].get("state")), str(items[0].get("description") or "")) if items else None
+
+    def create_deployment(self, repository: Repository, *, sha: str, environment: str, description: str) -> int:
+        body = {
+            "ref": sha,
+            "environment": environment,
+            "description": description,
+            "auto_merge": False,
+            "required_contexts": [],  # the image gate already decided; never block on unrelated checks
+            "transient_environment": True,
+            "production_environment": False,
+        }
+        data = self._write(repository, "POST", f"{self._repo_url(repository)}/deployments", body, "deployments")
+        return int(data["id"])
+
+    def create_deployment_status(
+        self, repository: Repository, deployment_id: int, *, state: str, description: str
+    ) -> None:
+        url = f"{self._repo_url(repository)}/deployments/{deployment_id}/statuses"
+        body = {"state": state, "description": description, "auto_inactive": True}
+        self._write(repository, "POST", url, body, "deployment-statuses")
+
+    def find_comment(self, repository: Repository, number: int, marker: str) -> tuple[int, str] | None:
+        """The first comment on the pull request containing ``marker``: (id, body). All pages, conditional."""
+        url: str | None = f"{self._repo_url(repository)}/issues/{number}/comments?per_page={self.per_page}"
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            page, _ = self._get(repository, url, "comments")
+            for comment in page.data or []:
+                if marker in str(comment.get("body") or ""):
+                    return int(comment["id"]), str(comment["body"])
+            url = page.next_url
+        return None
+
+    def create_comment(self, repository: Repository, number: int, body: str) -> int:
+        url = f"{self._repo_url(repository)}/issues/{number}/comments"
+        return int(self._write(repository, "POST", url, {"body": body}, "comments")["id"])
+
+    def edit_comment(self, repository: Repository, comment_id: int, body: str) -> None:
+        url = f"{self._repo_url(repository)}/issues/comments/{comment_id}"
+        self._write(repository, "PATCH", url, {"body": body}, "comments")
+
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _repo_url(self, repository: Repository) -> str:
@@ -214,7 +273,14 @@ class GitHubSource:
             auth = Auth.Token(self.token) if self.token else None
         # retry=None: PyGithub's default retry sleeps through rate limits inside the call,
         # which would stall a worker for up to an hour. We surface the wait instead.
-        client = Github(base_url=base, auth=auth, retry=None, timeout=int(self.timeout), per_page=self.per_page)
+        client = Github(
+            base_url=base,
+            auth=auth,
+            retry=None,
+            timeout=int(self.timeout),
+            per_page=self.per_page,
+            seconds_between_writes=self.write_interval or None,
+        )
         with self._lock:
             return self._clients.setdefault(key, client)
 
@@ -269,6 +335,20 @@ class GitHubSource:
                 self._cache[url] = answer
         return answer, True
 
+    def _write(self, repository: Repository, method: str, url: str, body: Any, endpoint: str) -> Any:
+        client = self._client(repository)
+        try:
+            status, response_headers, text = client.requester.requestJson(method, url, input=body)
+        except Exception as exc:
+            self._observe(endpoint, 0)
+            raise GitHubError(f"{method} {url} failed: {exc}") from exc
+        response_headers = {k.lower(): v for k, v in response_headers.items()}
+        self._record_rate_limit(response_headers)
+        self._observe(endpoint, status)
+        if status >= 400 or status < 200:
+            raise self._error(url, status, response_headers, text, method=method)
+        return json.loads(text) if text else None
+
     def _record_rate_limit(self, headers: dict[str, str]) -> None:
         def number(name: str) -> int | None:
             value = headers.get(name)
@@ -281,7 +361,7 @@ class GitHubSource:
                 reset_epoch=number("x-ratelimit-reset"),
             )
 
-    def _error(self, url: str, status: int, headers: dict[str, str], body: str) -> GitHubError:
+    def _error(self, url: str, status: int, headers: dict[str, str], body: str, *, method: str = "GET") -> GitHubError:
         message = _message(body) or f"HTTP {status}"
         retry_after = headers.get("retry-after")
         if status == 429 or (status == 403 and (retry_after or headers.get("x-ratelimit-remaining") == "0")):
@@ -290,8 +370,8 @@ class GitHubSource:
             else:
                 reset = self._rate_limit.reset_epoch or int(time.time()) + 60
                 wait = max(1.0, reset - time.time())
-            return RateLimited(f"GET {url}: {message}", status=status, retry_after=wait)
-        return GitHubError(f"GET {url}: {message}", status=status)
+            return RateLimited(f"{method} {url}: {message}", status=status, retry_after=wait)
+        return GitHubError(f"{method} {url}: {message}", status=status)
 
     def _observe(self, endpoint: str, status: int) -> None:
         if self.on_response is not None:

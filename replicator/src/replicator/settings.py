@@ -31,6 +31,9 @@ class Settings:
     github_app_private_key: str | None = field(default=None, repr=False)
     github_enterprise_api_urls: dict[str, str] = field(default_factory=dict)
     """Enterprise host -> REST base URL; hosts not listed use ``https://<host>/api/v3``."""
+    github_deployments: bool = False
+    github_pr_comment: bool = False
+    github_write_interval_seconds: float = 1.0
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as logged at start: secrets replaced by whether they are set."""
@@ -67,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="HOST=URL",
         help="REST base URL of a GitHub Enterprise host (repeatable); default https://<host>/api/v3",
+    )
+    parser.add_argument(
+        "--github-deployments",
+        action="store_true",
+        help="report each environment as a GitHub deployment (pr-<N>/<origin>) with its rollout status",
+    )
+    parser.add_argument(
+        "--github-pr-comment",
+        action="store_true",
+        help="keep one comment per pull request listing its environments and how to route to them",
+    )
+    parser.add_argument(
+        "--github-write-interval",
+        type=float,
+        default=1.0,
+        help="seconds between two GitHub writes (GitHub asks for at least 1 between content-creating requests)",
     )
     parser.add_argument(
         "--poll-interval",
@@ -140,4 +159,7 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         github_app_id=app_id,
         github_app_private_key=private_key,
         github_enterprise_api_urls=enterprise,
+        github_deployments=args.github_deployments,
+        github_pr_comment=args.github_pr_comment,
+        github_write_interval_seconds=max(0.0, args.github_write_interval),
     )

@@ -1,0 +1,169 @@
+"""Feedback on GitHub: which state each clone shows, the comment text, and writing only differences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from controller_common import contract
+from replicator.feedback import (
+    FAILURE,
+    IN_PROGRESS,
+    SUCCESS,
+    FeedbackReconciler,
+    comment_body,
+    environments_of,
+    feedback_key,
+    rollout_state,
+)
+from replicator.repository import Repository
+
+URL = "https://github.com/org/shop"
+KEY = feedback_key(URL, 7)
+
+
+def _clone(origin: str, *, sha: str = "a" * 40, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    name = f"{origin}-pr7"
+    return {
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "generation": 2,
+            "labels": {
+                contract.MANAGED_BY_LABEL: contract.REPLICATOR_MANAGER,
+                contract.PULL_REQUEST_LABEL: "7",
+                contract.CLONE_LABEL: name,
+            },
+            "annotations": {
+                contract.CLONE_REPOSITORY_ANNOTATION: URL,
+                contract.CLONE_ORIGIN_ANNOTATION: origin,
+                contract.CLONE_HEAD_SHA_ANNOTATION: sha,
+            },
+        },
+        "spec": {"replicas": 1},
+        "status": status if status is not None else _available(),
+    }
+
+
+def _available() -> dict[str, Any]:
+    return {"observedGeneration": 2, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}
+
+
+def _service(origin: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"{origin}-pr7",
+            "namespace": "shop",
+            "labels": {contract.CLONE_LABEL: f"{origin}-pr7"},
+            "annotations": {contract.ORIGIN_SERVICE_ANNOTATION: origin},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (_available(), SUCCESS),
+        ({"observedGeneration": 1, "conditions": [{"type": "Available", "status": "True"}]}, IN_PROGRESS),
+        ({"observedGeneration": 2, "updatedReplicas": 0, "conditions": []}, IN_PROGRESS),
+        (
+            {"conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]},
+            FAILURE,
+        ),
+        ({"conditions": [{"type": "ReplicaFailure", "status": "True", "message": "quota"}]}, FAILURE),
+    ],
+    ids=["available", "old-generation", "not-updated", "deadline", "replica-failure"],
+)
+def test_rollout_state(status: dict[str, Any], expected: str) -> None:
+    assert rollout_state(_clone("web", status=status))[0] == expected
+
+
+def test_environments_and_comment_name_every_clone_with_its_header() -> None:
+    envs = environments_of(KEY, [_clone("web"), _clone("api"), _clone("other") | {"metadata": {}}], [_service("web")])
+    assert [(e.origin, e.name, e.state) for e in envs] == [("api", "pr-7/api", SUCCESS), ("web", "pr-7/web", SUCCESS)]
+    assert contract.routing_header("web", "shop") in envs[1].description
+    body = comment_body(envs)
+    assert body.startswith(contract.PR_COMMENT_MARKER) and "`api-pr7`" in body and "curl" in body
+    assert "no environment" in comment_body([])
+
+
+@dataclass
+class FakeGitHub:
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, str] = field(default_factory=dict)
+    writes: list[str] = field(default_factory=list)
+
+    def find_deployment(self, repository: Repository, environment: str, sha: str) -> int | None:
+        found = [i for i, d in self.deployments.items() if d["environment"] == environment and d["sha"] == sha]
+        return max(found) if found else None
+
+    def latest_deployment_status(self, repository: Repository, deployment_id: int) -> tuple[str, str] | None:
+        statuses = self.deployments[deployment_id]["statuses"]
+        return statuses[-1] if statuses else None
+
+    def create_deployment(self, repository: Repository, *, sha: str, environment: str, description: str) -> int:
+        self.writes.append(f"deploy {environment}")
+        new_id = len(self.deployments) + 1
+        self.deployments[new_id] = {"sha": sha, "environment": environment, "statuses": []}
+        return new_id
+
+    def create_deployment_status(
+        self, repository: Repository, deployment_id: int, *, state: str, description: str
+    ) -> None:
+        self.writes.append(f"status {self.deployments[deployment_id]['environment']} {state}")
+        self.deployments[deployment_id]["statuses"].append((state, description))
+
+    def find_comment(self, repository: Repository, number: int, marker: str) -> tuple[int, str] | None:
+        return next(((i, b) for i, b in self.comments.items() if marker in b), None)
+
+    def create_comment(self, repository: Repository, number: int, body: str) -> int:
+        self.writes.append("comment")
+        self.comments[len(self.comments) + 1] = body
+        return len(self.comments)
+
+    def edit_comment(self, repository: Repository, comment_id: int, body: str) -> None:
+        self.writes.append("edit")
+        self.comments[comment_id] = body
+
+
+@dataclass
+class Cache:
+    items: list[dict[str, Any]]
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.items
+
+
+def _reconciler(github: FakeGitHub, deployments: list[dict[str, Any]]) -> FeedbackReconciler:
+    return FeedbackReconciler(
+        publisher=github,
+        deployments=Cache(deployments),
+        services=Cache([_service("web")]),
+        github_deployments=True,
+        pr_comment=True,
+    )
+
+
+def test_writes_only_differences_and_a_restart_reads_back_instead_of_writing() -> None:
+    github = FakeGitHub()
+    clones = [_clone("web", status={"conditions": []})]
+    reconcile = _reconciler(github, clones)
+    reconcile(KEY)
+    assert github.writes == ["deploy pr-7/web", "status pr-7/web in_progress", "comment"]
+    reconcile(KEY)
+    assert len(github.writes) == 3, "nothing changed, nothing written"
+    clones[0] = _clone("web")
+    reconcile(KEY)
+    assert github.writes[3:] == ["status pr-7/web success", "edit"]
+
+    restarted = _reconciler(github, clones)
+    restarted(KEY)
+    assert len(github.writes) == 5, "a new process finds the deployment, its status and the comment"
+
+    clones.clear()
+    restarted(KEY)
+    assert github.writes[5:] == ["status pr-7/web inactive", "edit"]
+    assert len(github.comments) == 1
