@@ -42,6 +42,10 @@ def test_core_group_lists_v1(server: KubeApiServer) -> None:
         ("/api/v1", "serviceaccounts", "ServiceAccount", True, ["sa"]),
         ("/apis/apps/v1", "deployments", "Deployment", True, ["deploy"]),
         ("/apis/coordination.k8s.io/v1", "leases", "Lease", True, None),
+        ("/api/v1", "pods", "Pod", True, ["po"]),
+        ("/apis/policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"]),
+        ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", False, None),
+        ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", True, None),
         (
             "/apis/apiextensions.k8s.io/v1",
             "customresourcedefinitions",

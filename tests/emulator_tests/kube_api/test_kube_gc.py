@@ -148,3 +148,33 @@ def test_deleting_a_namespace_removes_its_content(core: client.CoreV1Api, server
     core.delete_namespace("gone")
     wait_for(lambda: "gone" not in names(server, "namespaces"))
     assert server.objects("configmaps", "gone") == []
+
+
+def test_background_deletion_cascades_through_a_chain(
+    apps: client.AppsV1Api, core: client.CoreV1Api, server: KubeApiServer
+) -> None:
+    owner = apps.create_namespaced_deployment("default", deployment())
+    child = core.create_namespaced_config_map(
+        "default",
+        {
+            "metadata": {
+                "name": "child",
+                "ownerReferences": [
+                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": owner.metadata.uid}
+                ],
+            }
+        },
+    )
+    core.create_namespaced_secret(
+        "default",
+        {
+            "metadata": {
+                "name": "grandchild",
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "child", "uid": child.metadata.uid}
+                ],
+            }
+        },
+    )
+    apps.delete_namespaced_deployment("web", "default")
+    wait_for(lambda: names(server, "configmaps") == [] and names(server, "secrets") == [])

@@ -135,6 +135,22 @@ def test_scale_and_watch(server: KubeApiServer, kubeconfig: Path) -> None:
     assert server.objects("deployments")[0]["spec"]["replicas"] == 3
 
 
+@pytest.mark.parametrize(
+    ("patch_type", "patch"),
+    [
+        ("strategic", '{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"nginx:2"}]}}}}'),
+        ("json", '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:2"}]'),
+    ],
+)
+def test_patch_types(server: KubeApiServer, kubeconfig: Path, patch_type: str, patch: str) -> None:
+    body = deployment()
+    body["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "side:1"})
+    ok(kubectl(kubeconfig, "create", "-f", "-", stdin=yaml.safe_dump(body)))
+    ok(kubectl(kubeconfig, "patch", "deployment", "web", f"--type={patch_type}", "-p", patch))
+    containers = server.objects("deployments")[0]["spec"]["template"]["spec"]["containers"]
+    assert [(c["name"], c["image"]) for c in containers] == [("app", "nginx:2"), ("side", "side:1")]
+
+
 def test_invalid_deployment_reports_the_field(server: KubeApiServer, kubeconfig: Path) -> None:
     bad = deployment()
     bad["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
