@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -251,22 +251,47 @@ class CloneReconciler:
             )
             return
         for obj in the_plan.creates:
-            self.client.create(RESOURCES[obj["kind"]], obj)
+            with self._reporting_failure(origin, obj, "create"):
+                self.client.create(RESOURCES[obj["kind"]], obj)
             self._written(origin, obj, "create", "Created")
         for obj in the_plan.updates:
-            self.client.replace(RESOURCES[obj["kind"]], obj)
+            with self._reporting_failure(origin, obj, "update"):
+                self.client.replace(RESOURCES[obj["kind"]], obj)
             self._written(origin, obj, "update", "Updated")
         for obj in the_plan.deletes:
             try:
-                self.client.delete(
-                    RESOURCES[obj["kind"]],
-                    objects.namespace(obj),
-                    objects.name(obj),
-                    preconditions={"uid": objects.uid(obj)},
-                )
+                with self._reporting_failure(origin, obj, "delete"):
+                    self.client.delete(
+                        RESOURCES[obj["kind"]],
+                        objects.namespace(obj),
+                        objects.name(obj),
+                        preconditions={"uid": objects.uid(obj)},
+                    )
             except errors.NotFound:
                 continue
             self._written(origin, obj, "delete", "Deleted")
+
+    @contextlib.contextmanager
+    def _reporting_failure(self, origin: dict[str, Any] | None, obj: dict[str, Any], action: str) -> Iterator[None]:
+        """A failed write is told on the origin (Warning Event, metric) and re-raised for the queue's backoff.
+
+        Stale writes (409) and vanished objects (404 on delete) are normal races, not failures.
+        """
+        try:
+            yield
+        except errors.ApiError as exc:
+            if isinstance(exc, errors.Conflict | errors.NotFound):
+                raise
+            self.metrics.origin_errors.labels(reason="write").inc()
+            log.warning("clone write failed", action=action, kind=obj["kind"], name=objects.name(obj), error=str(exc))
+            if origin is not None:
+                self.record_event(
+                    origin,
+                    reason="CloneFailed",
+                    message=f"{action} {obj['kind']} {objects.name(obj)} failed: {exc}",
+                    event_type="Warning",
+                )
+            raise
 
     def _written(self, origin: dict[str, Any] | None, obj: dict[str, Any], action: str, verb: str) -> None:
         kind, name = obj["kind"], objects.name(obj)
