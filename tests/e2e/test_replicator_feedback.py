@@ -5,7 +5,9 @@ Two origins on one repository and one pull request: two GitHub deployments (``pr
 go in_progress -> success once the clone Deployments are Available, with the routing header as
 description; one comment lists both environments with the headers and a curl example. A push
 makes new deployments for the new head and edits the same comment; closing the pull request
-marks the deployments inactive and says so in the same comment. Never a second comment.
+marks the deployments inactive and says so in the same comment. Never a second comment. The
+replicator authenticates as a GitHub App (``--github-app-id``, ``--github-app-private-key-file``),
+so everything it writes is by the app's bot.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from e2e.replicator_support import Replicator, head_of, open_pull, seed, start_router, until, wait_clones
 
 from controller_common import contract
-from world import OWNER, World
+from world import OWNER, TOKEN, World
 
 pytestmark = pytest.mark.e2e
+
+APP_ID = 31337
 
 
 @pytest.fixture
@@ -50,11 +56,16 @@ def test_deployments_and_one_sticky_comment_follow_the_environments(world: World
     repo = world.create_repository("shop")
     for origin in ("web", "api"):
         seed(world, origin, repository=f"{OWNER}/shop")
-    Replicator(
-        world,
-        poll_interval=0.3,
-        extra=["--github-deployments", "--github-pr-comment", "--github-write-interval", "0.05"],
-    )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    world.github.add_app(APP_ID, public_key_pem=public, slug="replicator")
+    world.github.install_app(APP_ID, OWNER)
+    key_file = world.workdir / "app.pem"
+    key_file.write_bytes(pem)
+    feedback = ["--github-deployments", "--github-pr-comment", "--github-write-interval", "0.05"]
+    app = ["--github-app-id", str(APP_ID), "--github-app-private-key-file", str(key_file)]
+    Replicator(world, poll_interval=0.3, extra=[*feedback, *app], env={"GITHUB_TOKEN": ""})
     start_router(world)
     number = open_pull(world, repo, "feature")
     head = head_of(wait_clones(world, "web", {number})[number])
@@ -101,4 +112,10 @@ def test_deployments_and_one_sticky_comment_follow_the_environments(world: World
     )
     until(lambda: "no environment" in _comments(repo, number)[0].body, message="comment says so", world=world)
     assert [c.id for c in _comments(repo, number)] == [comment_id]
+    assert comment[0].user.login == "replicator[bot]"
+    assert {
+        r.login
+        for r in list(world.github.request_log)
+        if r.path.startswith("/repos/mercari/shop/pulls") and r.token != TOKEN
+    } == {"replicator[bot]"}
     assert world.github.internal_errors == []
