@@ -1,0 +1,61 @@
+"""Replicator settings: GitHub credentials, Enterprise hosts, feedback flags, secrets never logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from replicator.settings import parse_settings
+
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+
+
+def test_github_app_from_flags_or_environment_and_redacted(tmp_path: Path) -> None:
+    key = tmp_path / "app.pem"
+    key.write_text(PEM)
+    settings = parse_settings(["--github-app-id", "42", "--github-app-private-key-file", str(key)], environ={})
+    assert settings.github_app_id == 42 and settings.github_app_private_key == PEM.strip()
+    assert settings.redacted()["github_app_private_key"] == "<set>"
+    from_env = parse_settings([], environ={"GITHUB_APP_ID": "7", "GITHUB_APP_PRIVATE_KEY_FILE": str(key)})
+    assert from_env.github_app_id == 7
+    assert "PRIVATE KEY" not in repr(settings) and "PRIVATE KEY" not in str(settings.redacted())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--github-app-id", "42"],
+        ["--github-app-id", "forty-two", "--github-app-private-key-file", "{key}"],
+        ["--github-app-id", "42", "--github-app-private-key-file", "{not_a_key}"],
+        ["--github-enterprise-api-url", "ghe.example.com"],
+        ["--github-enterprise-api-url", "ghe.example.com=ftp://x"],
+    ],
+    ids=["app-without-key", "app-id-not-a-number", "key-not-pem", "mapping-without-url", "mapping-not-http"],
+)
+def test_bad_github_settings_are_usage_errors(tmp_path: Path, argv: list[str]) -> None:
+    key, not_a_key = tmp_path / "key.pem", tmp_path / "token.txt"
+    key.write_text(PEM)
+    not_a_key.write_text("ghp_abc")
+    argv = [a.format(key=key, not_a_key=not_a_key) for a in argv]
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(argv, environ={})
+    assert exited.value.code == 2
+
+
+def test_enterprise_hosts_and_feedback_flags() -> None:
+    settings = parse_settings(
+        [
+            "--github-enterprise-api-url",
+            "GHE.example.com=https://ghe.example.com/api/v3/",
+            "--github-deployments",
+            "--github-pr-comment",
+            "--github-write-interval",
+            "0.5",
+        ],
+        environ={"GITHUB_TOKEN": "t"},
+    )
+    assert settings.github_enterprise_api_urls == {"ghe.example.com": "https://ghe.example.com/api/v3"}
+    assert settings.github_deployments and settings.github_pr_comment
+    assert settings.github_write_interval_seconds == 0.5
+    assert settings.redacted()["github_token"] == "<set>"
