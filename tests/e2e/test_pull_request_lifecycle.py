@@ -45,7 +45,8 @@ def _origin_state(snap: Snapshot) -> tuple[Any, ...]:
     return (
         deployment["metadata"]["generation"],
         deployment["metadata"].get("labels"),
-        deployment["metadata"].get("annotations"),
+        # deployment.kubernetes.io/revision is the deployment controller's, like status
+        {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items() if "kubernetes.io/" not in k},
         deployment["spec"],
         service["metadata"]["resourceVersion"],
         service["spec"],

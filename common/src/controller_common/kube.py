@@ -180,6 +180,7 @@ class KubeClient:
     ) -> None:
         self._api = api_client
         self.request_timeout = request_timeout
+        self.field_manager: str | None = None
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_retry_transport_blip),
             stop=tenacity.stop_after_attempt(read_attempts) | tenacity.stop_after_delay(request_timeout),
@@ -212,6 +213,15 @@ class KubeClient:
         # No hidden urllib3 retry layer: tenacity (reads) and the work queue (everything) retry.
         configuration.retries = False
         return cls(k8s_client.ApiClient(configuration), request_timeout=request_timeout)
+
+    def identify(self, component: str, version: str) -> None:
+        """Name our writes: ``fieldManager`` in managedFields and the User-Agent in audit logs, so
+        GitOps tools (Argo CD ``managedFieldsManagers``) and operators can tell our changes apart."""
+        self.field_manager = component
+        self._api.user_agent = f"{component}/{version}"
+
+    def _write_query(self) -> list[tuple[str, Any]]:
+        return [("fieldManager", self.field_manager)] if self.field_manager else []
 
     @property
     def host(self) -> str:
@@ -355,13 +365,15 @@ class KubeClient:
     def create(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         body = self._with_type(resource, obj)
         namespace = (body.get("metadata") or {}).get("namespace")
-        return self._json("POST", resource.path(namespace), body=body)
+        return self._json("POST", resource.path(namespace), body=body, query=self._write_query())
 
     def replace(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         """PUT the whole object; its ``metadata.resourceVersion`` makes a stale write a Conflict."""
         body = self._with_type(resource, obj)
         meta = body.get("metadata") or {}
-        return self._json("PUT", resource.path(meta.get("namespace"), meta.get("name")), body=body)
+        return self._json(
+            "PUT", resource.path(meta.get("namespace"), meta.get("name")), body=body, query=self._write_query()
+        )
 
     def replace_status(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         body = self._with_type(resource, obj)
@@ -383,7 +395,9 @@ class KubeClient:
             raise ValueError(f"unknown patch_type {patch_type!r}: use one of {sorted(PATCH_CONTENT_TYPES)}")
         if (patch_type == "json") != isinstance(patch, list):
             raise ValueError("a json patch is a list of operations; merge/strategic patches are objects")
-        return self._json("PATCH", resource.path(namespace, name), body=patch, content_type=content_type)
+        return self._json(
+            "PATCH", resource.path(namespace, name), body=patch, content_type=content_type, query=self._write_query()
+        )
 
     def delete(
         self,

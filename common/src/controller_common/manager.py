@@ -11,6 +11,7 @@ leaving a half-working controller behind.
 from __future__ import annotations
 
 import builtins
+import importlib.metadata
 import os
 import signal
 import threading
@@ -85,6 +86,7 @@ class Manager:
     ) -> None:
         self.name = name
         self.client = client
+        self.client.identify(name, _version_of(name))
         self.metrics = metrics
         self.namespaces = tuple(namespaces)
         self.resync_seconds = resync_seconds
@@ -244,6 +246,13 @@ class Manager:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def enqueue_key(queue_add: Callable[[str], None]) -> Callable[[str, dict[str, Any]], None]:
