@@ -108,7 +108,7 @@ def test_noop_update_keeps_resource_version(apps: client.AppsV1Api, server: Kube
     settled = rolled_out(apps)
     before = server.resource_version
     again = apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 2}})
-    replaced = apps.replace_namespaced_deployment("web", "default", deployment(replicas=2))
+    replaced = apps.replace_namespaced_deployment("web", "default", settled)  # as read: changes nothing
     assert again.metadata.resource_version == replaced.metadata.resource_version
     assert replaced.metadata.resource_version == settled.metadata.resource_version
     assert server.resource_version == before

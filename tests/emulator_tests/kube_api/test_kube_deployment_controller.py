@@ -59,3 +59,40 @@ def test_scaled_to_zero_reports_no_replica_counts(apps: client.AppsV1Api) -> Non
     apps.create_namespaced_deployment("default", deployment(replicas=0))
     status = observed(apps, 1).status
     assert status.replicas is None and status.available_replicas is None
+
+
+def revision(apps: client.AppsV1Api) -> str | None:
+    return (apps.read_namespaced_deployment("web", "default").metadata.annotations or {}).get(
+        "deployment.kubernetes.io/revision"
+    )
+
+
+def test_revision_annotation_follows_pod_template_changes(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    assert observed(apps, 1).metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 2}})
+    observed(apps, 2)
+    assert revision(apps) == "1"  # scaling keeps the ReplicaSet
+    apps.patch_namespaced_deployment(
+        "web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:2"}]}}}}
+    )
+    observed(apps, 3)
+    wait_for(lambda: revision(apps) == "2")
+
+
+def test_revision_is_written_through_status_so_generation_stays(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    d = observed(apps, 1)
+    assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+    assert d.metadata.generation == 1
+
+
+def test_status_endpoint_may_change_annotations_but_not_spec_or_labels(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    d = observed(apps, 1)
+    d.metadata.annotations["note"] = "via status"
+    d.metadata.labels = {"sneaky": "yes"}
+    d.spec.replicas = 9
+    written = apps.replace_namespaced_deployment_status("web", "default", d)
+    assert written.metadata.annotations["note"] == "via status"
+    assert written.metadata.labels is None and written.spec.replicas == 1

@@ -22,6 +22,7 @@ from .rest import Api
 from .store import Event
 
 KEY = "deployments.apps"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -67,6 +68,7 @@ class DeploymentController:
         self.api = api
         self.delay = delay_seconds
         self._queue: list[tuple[float, str, str]] = []
+        self._revisions: dict[str, tuple[str, int]] = {}  # uid -> (template hash, revision)
         self._cond = threading.Condition()
         self._stopped = True
         self._thread: threading.Thread | None = None
@@ -117,8 +119,21 @@ class DeploymentController:
             if current is None or current["metadata"].get("deletionTimestamp"):
                 return
             status = desired_status(current, now())
-            if status == current.get("status"):
+            revision = self._revision(current)
+            annotations = current["metadata"].get("annotations") or {}
+            if status == current.get("status") and annotations.get(REVISION_ANNOTATION) == revision:
                 return
             new = copy.deepcopy(current)
             new["status"] = status
+            new["metadata"].setdefault("annotations", {})[REVISION_ANNOTATION] = revision
             self.api.commit(rt, new)
+
+    def _revision(self, deployment: dict[str, Any]) -> str:
+        """Like ReplicaSet revisions: a new pod template gets the next number, the same one keeps it."""
+        uid = deployment["metadata"]["uid"]
+        template = template_hash((deployment.get("spec") or {}).get("template"))
+        seen_hash, number = self._revisions.get(uid, ("", 0))
+        if template != seen_hash:
+            number += 1
+            self._revisions[uid] = (template, number)
+        return str(number)

@@ -237,7 +237,15 @@ class Api:
                 f"Precondition failed: UID in precondition: {meta['uid']}, "
                 f"UID in object meta: {old['metadata']['uid']}",
             )
-        if subresource == "status":
+        if subresource == "status" and rt.builtin and rt.plural == "deployments":
+            # the Deployment status strategy keeps only spec and labels: annotations may change here
+            # (that is how the deployment controller sets deployment.kubernetes.io/revision)
+            new = obj
+            new["spec"] = copy.deepcopy(old.get("spec"))
+            new["metadata"]["labels"] = copy.deepcopy(old["metadata"].get("labels"))
+            if new["metadata"]["labels"] is None:
+                del new["metadata"]["labels"]
+        elif subresource == "status":
             new = copy.deepcopy(old)
             new["apiVersion"], new["kind"] = obj["apiVersion"], obj["kind"]
             if "status" in obj:
