@@ -15,6 +15,7 @@ from emulators.kube_api import BUNDLED_VIRTUAL_SERVICE_CRD, KubeApiServer
 def server() -> Iterator[KubeApiServer]:
     with KubeApiServer(deployment_delay_seconds=0.01, bookmark_interval_seconds=0.2) as srv:
         yield srv
+    assert srv.internal_errors == [], "\n".join(srv.internal_errors)
 
 
 @pytest.fixture

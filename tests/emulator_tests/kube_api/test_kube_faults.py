@@ -114,3 +114,17 @@ def test_watch_fault(server: KubeApiServer) -> None:
 def test_unknown_verb_is_rejected(server: KubeApiServer) -> None:
     with pytest.raises(ValueError):
         server.faults.inject(verb="destroy")
+
+
+def test_emulator_bugs_answer_500_and_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    with KubeApiServer() as server:
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(server.api, "get", broken)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url + "/api/v1/namespaces/default", timeout=5)
+        assert err.value.code == 500
+        assert json.loads(err.value.read())["reason"] == "InternalError"
+        assert len(server.internal_errors) == 1 and "RuntimeError: boom" in server.internal_errors[0]

@@ -57,6 +57,7 @@ class KubeApiServer:
             self.ca_pem, key_pem = self_signed(host)
             self._tls_context = server_context(self.ca_pem, key_pem)
         self._log: list[RequestRecord] = []
+        self.internal_errors: list[str] = []  # tracebacks of emulator bugs answered as 500; tests assert none
         self._log_lock = threading.Lock()
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -145,8 +146,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(exc.code, exc.status(), exc.headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        except Exception as exc:  # an emulator bug must still answer like a server
-            self._send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status())
+        except Exception as exc:  # an emulator bug must still answer like a server, and be seen by tests
+            owner.internal_errors.append(f"{self.command} {self.path}\n{traceback.format_exc()}")
+            if not self._recorded:
+                self._send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {exc!r}").status())
         finally:
             if not self._recorded:
                 self._record()
