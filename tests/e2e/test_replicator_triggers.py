@@ -9,6 +9,7 @@ limit with ``Retry-After`` pause polling until GitHub allows it again instead of
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def world(tmp_path: Path) -> Iterator[World]:
         w.stop()
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_webhooks_are_verified_polling_recovers_lost_ones_and_limits_are_honoured(world: World) -> None:
     repo = world.create_repository("hooks")
     seed(world, "hooked", repository=f"{OWNER}/hooks")
@@ -42,7 +48,7 @@ def test_webhooks_are_verified_polling_recovers_lost_ones_and_limits_are_honoure
         env={"GITHUB_WEBHOOK_SECRET": SECRET},
     )
     start_router(world)
-    wait_clones(world, "hooked", set())
+    until(lambda: _listening(port), message="the webhook receiver listens", world=world)
     url = f"http://127.0.0.1:{port}/webhook"
     hooks = {
         "good": repo.create_hook("web", {"url": url, "content_type": "json", "secret": SECRET}, ["pull_request"]).id,
