@@ -178,7 +178,7 @@ def open_pull(world: World, repo: Any, branch: str, *, base: str = "main", draft
 
 
 def validate_written(world: World) -> int:
-    """Every Deployment and Service the replicator wrote validates against Kubernetes 1.33 (strict)."""
+    """Every Deployment, Service and Event the replicator wrote validates against Kubernetes 1.33 (strict)."""
     count = 0
     for resource in (DEPLOYMENTS, SERVICES):
         items, _ = world.client.list(resource, world.namespace)
@@ -187,6 +187,11 @@ def validate_written(world: World) -> int:
                 body = {k: v for k, v in obj.items() if k != "status"}
                 kubernetes_validate.validate(body, "1.33", strict=True)
                 count += 1
+    items, _ = world.client.list(EVENTS, world.namespace)
+    for event in items:
+        if (event.get("source") or {}).get("component") == "replicator":
+            kubernetes_validate.validate(event, "1.33", strict=True)
+            count += 1
     return count
 
 

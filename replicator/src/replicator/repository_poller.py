@@ -5,7 +5,8 @@ Deployments), with conditional requests so an unchanged list is a free 304. When
 list changes, or a fetch fails, every origin naming it is enqueued; reconciles then read the last
 known answer from here and never call GitHub themselves. A webhook or a reconcile that finds no
 list yet asks for an immediate refresh. An exhausted rate limit pauses all polling until GitHub's
-reset time instead of spinning.
+reset time instead of spinning; a repository whose fetch keeps failing (unknown, no access, 5xx)
+is asked exponentially less often, and at once again when a webhook or a new origin asks.
 
 What the origins of a repository need beyond the list is fetched here too, once per head:
 the head commit's date (only when an origin uses idle expiry; a commit never changes, so once
@@ -30,6 +31,9 @@ from replicator.pull_request import PullRequest
 from replicator.repository import Repository
 
 log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_INTERVALS = 16
+"""A repository that keeps failing is polled at most every 16 intervals (16 minutes by default)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class RepositoryPoller:
         self._states: dict[Repository, RepositoryState] = {}
         self._due: dict[Repository, float] = {}
         self._paused_until = 0.0
+        self._failures: dict[Repository, int] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
@@ -114,6 +119,7 @@ class RepositoryPoller:
             for gone in set(self._states) - set(origins):
                 self._states.pop(gone, None)
                 self._due.pop(gone, None)
+                self._failures.pop(gone, None)
             due = [r for r in origins if self._due.get(r, 0.0) <= now]
         if now < self._paused_until:
             return
@@ -151,7 +157,17 @@ class RepositoryPoller:
             self._report(repository, None, exc)
             return False
         except GitHubError as exc:
-            log.warning("github fetch failed", repository=repository.full_name, error=str(exc), status=exc.status)
+            with self._lock:
+                failures = self._failures[repository] = self._failures.get(repository, 0) + 1
+                # A repository that keeps failing (404, 5xx) is asked less often: 2, 4, ... 16 intervals.
+                self._due[repository] = self._clock() + self._interval * min(2**failures, MAX_BACKOFF_INTERVALS)
+            log.warning(
+                "github fetch failed",
+                repository=repository.full_name,
+                error=str(exc),
+                status=exc.status,
+                failures=failures,
+            )
             self._report(repository, None, exc)
             keep = previous is not None and not exc.permanent
             state = RepositoryState(
@@ -162,6 +178,8 @@ class RepositoryPoller:
             )
             self._store(repository, state, origins, changed=previous is None or previous.error is None)
             return True
+        with self._lock:
+            self._failures.pop(repository, None)
         self._report(repository, listing, None)
         changed = (
             listing.changed

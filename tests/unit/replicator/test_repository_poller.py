@@ -226,3 +226,26 @@ def test_a_failing_gate_read_is_unknown_and_a_rate_limit_pauses() -> None:
     clock.now += 61
     poller.poll_once()
     assert len(limited.calls) == 1  # paused until the reset
+
+
+def test_a_failing_repository_is_asked_exponentially_less_often_until_it_answers() -> None:
+    lister = FakeLister({MONO: [GitHubError("Not Found", status=404)]})
+    clock = Clock()
+    poller = _poller(lister, {MONO: ["ns/api"]}, clock, [])
+    poller.poll_once()
+    clock.now += 61
+    poller.poll_once()  # due after 2 intervals, not 1
+    assert len(lister.calls) == 1
+    clock.now += 60
+    poller.poll_once()
+    assert len(lister.calls) == 2
+    clock.now += 121
+    poller.poll_once()  # now 4 intervals
+    assert len(lister.calls) == 2
+    lister.answers[MONO] = [Listing((), changed=True)]
+    poller.request_refresh(MONO)  # a webhook or a fixed annotation asks at once
+    poller.poll_once()
+    assert len(lister.calls) == 3
+    clock.now += 61
+    poller.poll_once()
+    assert len(lister.calls) == 4, "success resets the backoff"
