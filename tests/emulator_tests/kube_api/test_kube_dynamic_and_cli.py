@@ -101,3 +101,20 @@ def test_module_entry_point_serves_until_sigterm(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert f"http://127.0.0.1:{port}" in out
+
+
+def test_restart_on_the_same_port_keeps_state(tmp_path: Path) -> None:
+    server = KubeApiServer().start()
+    try:
+        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+        api = config.new_client_from_config(config_file=str(kubeconfig))
+        core = client.CoreV1Api(api)
+        core.create_namespaced_config_map("default", {"metadata": {"name": "kept"}})
+        port = server.port
+        server.stop()
+        server.start()
+        assert server.port == port
+        assert core.read_namespaced_config_map("kept", "default").metadata.name == "kept"
+        api.close()
+    finally:
+        server.stop()
