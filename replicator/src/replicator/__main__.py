@@ -23,7 +23,7 @@ from controller_common.manager import InformerGroup, Manager
 from controller_common.workqueue import WorkQueue
 from replicator import __version__
 from replicator.feedback import FeedbackReconciler, feedback_key_of_clone
-from replicator.github_source import AppCredentials, GitHubError, GitHubSource, Listing
+from replicator.github_source import AppCredentials, GitHubSource
 from replicator.metrics import PREFIX, ReplicatorMetrics
 from replicator.origin_config import AnnotationError, is_opted_in, parse_origin_config
 from replicator.reconcile import CloneReconciler, origin_key_of_clone
@@ -80,6 +80,11 @@ def run(settings: Settings) -> int:
 
     def on_github_response(endpoint: str, status: int) -> None:
         domain.github_requests.labels(endpoint=endpoint, status=str(status)).inc()
+        limit = github.rate_limit
+        if limit.remaining is not None:
+            domain.github_rate_limit_remaining.set(limit.remaining)
+        if limit.reset_epoch is not None:
+            domain.github_rate_limit_reset.set(limit.reset_epoch)
 
     app = (
         AppCredentials(settings.github_app_id, settings.github_app_private_key)
@@ -95,20 +100,12 @@ def run(settings: Settings) -> int:
         on_response=on_github_response,
     )
 
-    def on_fetch(repository: Repository, listing: Listing | None, error: GitHubError | None) -> None:
-        limit = github.rate_limit
-        if limit.remaining is not None:
-            domain.github_rate_limit_remaining.set(limit.remaining)
-        if limit.reset_epoch is not None:
-            domain.github_rate_limit_reset.set(limit.reset_epoch)
-
     poller = RepositoryPoller(
         source=github,
         interval=settings.poll_interval_seconds,
         origins_by_repository=lambda: origins_by_repository(deployments),
         requirements=lambda: requirements_by_repository(deployments),
         enqueue=queue.add,
-        on_fetch=on_fetch,
     )
 
     def record(involved: dict[str, Any], **kwargs: Any) -> None:

@@ -4,7 +4,8 @@ A second, independent controller of the replicator process, keyed by ``<reposito
 It reads the clones from the informer caches (what exists, whether the rollout is Available) and
 converges what GitHub shows on that, writing only differences:
 
-* one GitHub deployment per pull request and origin (environment ``pr-<N>/<origin>``) and head
+* one GitHub deployment per pull request and origin (environment ``pr-<N>/<origin>``, or
+  ``pr-<N>/<origin>.<namespace>`` when origins of the same name in two namespaces serve it) and head
   commit, with statuses in_progress -> success when the clone Deployment is Available, failure
   with the reason when its rollout failed, inactive once the clone is gone; the description is
   the routing header (``controller_common.headers.deployment_description``);
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import structlog
@@ -49,10 +50,13 @@ class Environment:
     """(origin Service, clone Service, namespace) for every routable Service of the clone."""
     state: str
     reason: str = ""
+    qualified: bool = False
+    """Another namespace has an origin of the same name for this PR: the environment names both."""
 
     @property
     def name(self) -> str:
-        return str(contract.github_environment(self.pr_number, self.origin))
+        origin = f"{self.origin}.{self.namespace}" if self.qualified else self.origin
+        return str(contract.github_environment(self.pr_number, origin))
 
     @property
     def description(self) -> str:
@@ -136,6 +140,8 @@ def environments_of(
                 reason=reason,
             )
         )
+    names = [e.origin for e in result]
+    result = [replace(e, qualified=True) if names.count(e.origin) > 1 else e for e in result]
     return sorted(result, key=lambda e: (e.namespace, e.origin))
 
 

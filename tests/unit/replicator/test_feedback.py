@@ -167,3 +167,10 @@ def test_writes_only_differences_and_a_restart_reads_back_instead_of_writing() -
     restarted(KEY)
     assert github.writes[5:] == ["status pr-7/web inactive", "edit"]
     assert len(github.comments) == 1
+
+
+def test_same_origin_name_in_two_namespaces_gets_two_environments() -> None:
+    other = _clone("web")
+    other["metadata"]["namespace"] = "staging"
+    envs = environments_of(KEY, [_clone("web"), other, _clone("api")], [])
+    assert [e.name for e in envs] == ["pr-7/api", "pr-7/web.shop", "pr-7/web.staging"]
