@@ -231,3 +231,20 @@ def test_istio_cel_duration_rule_is_enforced(istio: KubeApiServer, custom: clien
         create_vs(custom, body)
     assert err.value.status == 422
     assert json.loads(err.value.body)["details"]["causes"][0]["field"] == "spec.http[0].retries.perTryTimeout"
+
+
+def test_deleting_the_crd_deletes_its_objects_and_ends_their_watches(
+    with_vs_crd: KubeApiServer, custom: client.CustomObjectsApi
+) -> None:
+    import urllib.request
+
+    create_vs(custom, virtual_service())
+    path = "/apis/networking.istio.io/v1/namespaces/default/virtualservices?watch=true"
+    with urllib.request.urlopen(with_vs_crd.url + path, timeout=5) as resp:
+        assert json.loads(resp.readline())["type"] == "ADDED"
+        rt = with_vs_crd.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert rt is not None
+        with_vs_crd.api.delete(rt, "", "virtualservices.networking.istio.io", {})
+        rest = [json.loads(line) for line in resp.read().splitlines() if line.strip()]  # ends, not hangs
+    assert [e["type"] for e in rest] == ["DELETED"]
+    assert with_vs_crd.objects("virtualservices") == []

@@ -23,7 +23,7 @@ from .errors import ApiError, already_exists, bad_request, conflict, forbidden, 
 from .meta import now, same
 from .resources import Registry, ResourceType
 from .selectors import object_matches, parse_field_selector, parse_label_selector
-from .store import Store
+from .store import Store, Watcher
 
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 SYSTEM_FINALIZERS = {"orphan", "foregroundDeletion"}
@@ -357,6 +357,7 @@ class Api:
             for item in self.store.list(key):
                 self.store.remove(key, item["metadata"].get("namespace", ""), item["metadata"]["name"])
             self.store.drop_storage(key)
+            self.store.close_watchers(Watcher.CLOSE, key)  # the kind is gone: so are its watches
             self.registry.unregister(key)
 
 

@@ -162,7 +162,9 @@ class Store:
         with self.lock:
             self._watchers.discard(watcher)
 
-    def close_watchers(self, how: object) -> None:
+    def close_watchers(self, how: object, storage_key: str | None = None) -> None:
+        """End open watches (of one kind, or all): CLOSE ends them cleanly, DROP cuts them."""
         with self.lock:
             for w in list(self._watchers):
-                w.queue.put(how)
+                if storage_key in (None, w.storage_key):
+                    w.queue.put(how)
