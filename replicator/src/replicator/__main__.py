@@ -9,6 +9,7 @@ poller for an immediate refresh). One reconciler converges each key.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -164,15 +165,25 @@ def run(settings: Settings) -> int:
     manager.add_runnable("repository-poller", poller.run)
 
     webhook_address = parse_bind_address(settings.webhook_bind_address)
-    if webhook_address is not None and settings.webhook_secret:
-        webhook = WebhookServer(
-            bind_address=webhook_address,
-            path=settings.webhook_path,
-            secret=settings.webhook_secret,
-            on_repository=poller.request_refresh,
-            on_delivery=lambda event, result: domain.webhook_deliveries.labels(event=event, result=result).inc(),
-        ).start()
-        log.info("webhook receiver listening", port=webhook.port, path=settings.webhook_path)
+    secret = settings.webhook_secret
+    if webhook_address is not None and secret:
+        address: tuple[str, int] = webhook_address
+
+        def serve_webhooks(stop: threading.Event) -> None:
+            # Only where the poller runs (the Lease holder): a standby refuses deliveries visibly
+            # (GitHub shows the failure) instead of accepting what it could not act on.
+            webhook = WebhookServer(
+                bind_address=address,
+                path=settings.webhook_path,
+                secret=secret,
+                on_repository=poller.request_refresh,
+                on_delivery=lambda event, result: domain.webhook_deliveries.labels(event=event, result=result).inc(),
+            ).start()
+            log.info("webhook receiver listening", port=webhook.port, path=settings.webhook_path)
+            stop.wait()
+            webhook.stop()
+
+        manager.add_runnable("webhook-receiver", serve_webhooks)
     return int(manager.run())
 
 
