@@ -116,7 +116,9 @@ class RepositoryPoller:
         requirements = self._requirements() if self._requirements is not None else {}
         now = self._clock()
         with self._lock:
-            for gone in set(self._states) - set(origins):
+            # Also refresh requests for repositories nobody names (an organisation-wide webhook):
+            # left in place they would be "due" forever and wake the loop without end.
+            for gone in (set(self._states) | set(self._due)) - set(origins):
                 self._states.pop(gone, None)
                 self._due.pop(gone, None)
                 self._failures.pop(gone, None)

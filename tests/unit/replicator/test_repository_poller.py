@@ -249,3 +249,14 @@ def test_a_failing_repository_is_asked_exponentially_less_often_until_it_answers
     clock.now += 61
     poller.poll_once()
     assert len(lister.calls) == 4, "success resets the backoff"
+
+
+def test_refresh_for_a_repository_nobody_names_is_dropped_not_due_forever() -> None:
+    lister = FakeLister({MONO: [Listing((), changed=True)]})
+    clock = Clock()
+    poller = _poller(lister, {MONO: ["ns/api"]}, clock, [])
+    poller.poll_once()
+    poller.request_refresh(OTHER)  # a webhook from an organisation-wide hook
+    poller.poll_once()
+    assert lister.calls == [MONO]
+    assert poller._seconds_to_next_due() == 60  # sleeps a full interval, no busy wake-ups
