@@ -75,7 +75,10 @@ def test_image_gate_holds_the_previous_commit_and_idle_environments_expire(world
     second_head = world.push(repo, "stale")
     held = wait_event(world, "gated", "ImageNotReady", contains=second_head[:7])
     assert first_head[:7] in held["message"]
-    assert head_of(wait_clones(world, "gated", {stale})[stale]) == first_head
+    held_clone = wait_clones(world, "gated", {stale})[stale]
+    assert head_of(held_clone) == first_head
+    env = {e["name"]: e.get("value") for e in held_clone["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env == {"PR_NUMBER": str(stale), "PR_HEAD_SHA": first_head, "PR_BRANCH": "stale"}
     repo.get_commit(second_head).create_status("success", context=GATE)
     until(
         lambda: head_of(wait_clones(world, "gated", {stale})[stale]) == second_head,
