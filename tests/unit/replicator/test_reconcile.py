@@ -107,7 +107,7 @@ def pr(number: int, *, sha: str = "", **fields: Any) -> PullRequest:
         number=number,
         head_sha=sha or f"{number:040d}",
         head_ref=f"branch-{number}",
-        base_ref="main",
+        base_ref=fields.pop("base_ref", "main"),
         updated_at=fields.pop("updated_at", NOW - timedelta(minutes=number)),
         **fields,
     )
@@ -303,3 +303,31 @@ def test_origin_without_service_still_gets_a_clone_and_a_warning(harness: Callab
     del h.cluster.objects[("Service", "shop", "echo")]
     h.run()
     assert set(h.clones()) == {"echo-pr1"} and "NoService" in h.reasons()
+
+
+@pytest.mark.parametrize(
+    ("annotations", "prs", "cloned", "skip"),
+    [
+        ({}, (pr(1), pr(2, draft=True)), {1}, "draft: #2"),
+        ({contract.INCLUDE_DRAFTS_ANNOTATION: "true"}, (pr(1), pr(2, draft=True)), {1, 2}, None),
+        ({}, (pr(1), pr(2, is_fork=True)), {1}, "fork: #2"),
+        ({contract.INCLUDE_FORKS_ANNOTATION: "true"}, (pr(1), pr(2, is_fork=True)), {1, 2}, None),
+        ({contract.REQUIRED_LABELS_ANNOTATION: "qa,demo"}, (pr(1, labels=frozenset({"QA"})), pr(2)), {1}, "#2"),
+        ({contract.EXCLUDED_LABELS_ANNOTATION: "wip"}, (pr(1), pr(2, labels=frozenset({"wip"}))), {1}, "#2"),
+        ({contract.BASE_BRANCHES_ANNOTATION: "main,release/*"}, (pr(1), pr(2, base_ref="develop")), {1}, "#2"),
+        ({contract.MAX_ENVIRONMENTS_ANNOTATION: "0"}, (pr(1),), set(), None),
+    ],
+    ids=["draft", "drafts-included", "fork", "forks-included", "required", "excluded", "base-branch", "cap-zero"],
+)
+def test_each_policy_annotation_decides_the_clones(
+    harness: Callable[..., Harness],
+    annotations: dict[str, str],
+    prs: tuple[PullRequest, ...],
+    cloned: set[int],
+    skip: str | None,
+) -> None:
+    h = harness(Listing(prs, changed=True), annotations=annotations)
+    h.run()
+    assert set(h.clones()) == {f"echo-pr{n}" for n in cloned}
+    if skip is not None:
+        assert any(skip in message for reason, message, _ in h.events if reason == "PullRequestsSkipped")
