@@ -126,6 +126,7 @@ class DeploymentController:
             new = copy.deepcopy(current)
             new["status"] = status
             new["metadata"].setdefault("annotations", {})[REVISION_ANNOTATION] = revision
+            self.api._manage(rt, current, new, "kube-controller-manager", "status")
             self.api.commit(rt, new)
 
     def _revision(self, deployment: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ import random
 import uuid
 from typing import Any
 
-from . import crds, deletion, patch, strategies, validation
+from . import builtin_schema, crds, deletion, managed_fields, patch, strategies, validation
 from .errors import ApiError, already_exists, bad_request, conflict, forbidden, invalid, not_found
 from .meta import now, same
 from .resources import Registry, ResourceType
@@ -182,6 +182,7 @@ class Api:
             key_ns = namespace if rt.namespaced else ""
             if self.store.get(rt.storage_key, key_ns, meta["name"]) is not None:
                 raise already_exists(rt.plural, rt.group, meta["name"])
+            self._manage(rt, None, obj, query.get("fieldManager"), "")
             if query.get("dryRun") == "All":
                 return self.out(rt, obj), warnings
             stored = self.store.put(rt.storage_key, obj)
@@ -199,7 +200,26 @@ class Api:
             )
         with self.store.lock:
             old = self._existing(rt, namespace, name)
-            return self._update_locked(rt, old, obj, subresource, directive, query.get("dryRun") == "All")
+            return self._update_locked(
+                rt, old, obj, subresource, directive, query.get("dryRun") == "All", query.get("fieldManager")
+            )
+
+    def _manage(
+        self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any], manager: str | None, subresource: str
+    ) -> None:
+        schema = builtin_schema.kind_schema(rt.kind, rt.api_version) if rt.builtin else rt.schema
+        new["metadata"]["managedFields"] = managed_fields.update(
+            old,
+            new,
+            manager=manager or "unknown",
+            api_version=rt.api_version,
+            subresource=subresource,
+            schema=schema,
+            builtin=rt.builtin,
+            time=now(),
+        )
+        if not new["metadata"]["managedFields"]:
+            del new["metadata"]["managedFields"]
 
     def _update_locked(
         self,
@@ -209,6 +229,7 @@ class Api:
         subresource: str,
         directive: str,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         meta = obj["metadata"]
         name = old["metadata"]["name"]
@@ -275,6 +296,7 @@ class Api:
             new["status"] = crds.established_status(new, now()) if subresource != "status" else new.get("status")
         if same(new, old):
             return self.out(rt, old), warnings
+        self._manage(rt, old, new, manager, subresource)
         if dry_run:
             return self.out(rt, new), warnings
         return self.out(rt, self.commit(rt, new)), warnings
@@ -323,7 +345,9 @@ class Api:
             obj = self._decode(rt, result, namespace)
             if obj["metadata"].get("name") != name:
                 raise bad_request("metadata.name: the name of the object does not match the name on the URL")
-            return self._update_locked(rt, old, obj, subresource, directive, query.get("dryRun") == "All")
+            return self._update_locked(
+                rt, old, obj, subresource, directive, query.get("dryRun") == "All", query.get("fieldManager")
+            )
 
     def commit(self, rt: ResourceType, new: dict[str, Any]) -> dict[str, Any]:
         """Store ``new``; an object being deleted whose last finalizer went is removed instead."""

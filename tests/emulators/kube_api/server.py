@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, scale, tables, watch
+from . import discovery, managed_fields, scale, tables, watch
 from .errors import ApiError, bad_request, method_not_allowed
 from .routing import RequestInfo, resolve
 
@@ -270,7 +270,11 @@ class Handler(BaseHTTPRequestHandler):
             raise _NOT_FOUND
         if info.subresource and info.verb not in ("get", "update", "patch"):
             raise method_not_allowed()
-        api, query, verb = owner.api, info.query, info.verb
+        api, query, verb = owner.api, dict(info.query), info.verb
+        # unnamed writers are named after their User-Agent, as kube-apiserver names field managers
+        query["fieldManager"] = managed_fields.manager_for(
+            query.get("fieldManager"), self.headers.get("User-Agent", "")
+        )
         accept = self.headers.get("Accept", "")
         if verb == "get":
             obj = api.get(rt, ns, info.name)
