@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from emulators.kube_api import KubeApiServer
 from emulators.kube_api.testing import deployment, wait_for
@@ -60,3 +62,9 @@ def test_removed_fields_leave_every_owner(core: client.CoreV1Api, server: KubeAp
     core.patch_namespaced_config_map("c", "default", {"data": {"b": None}}, field_manager="pruner")
     fields = entries(server, "configmaps")[("creator", "")]["fieldsV1"]["f:data"]
     assert "f:b" not in fields and "f:a" in fields
+
+
+def test_field_manager_names_are_limited_to_128_bytes(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "c"}}, field_manager="m" * 129)
+    assert err.value.status == 422

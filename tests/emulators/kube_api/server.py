@@ -272,6 +272,13 @@ class Handler(BaseHTTPRequestHandler):
             raise method_not_allowed()
         api, query, verb = owner.api, dict(info.query), info.verb
         # unnamed writers are named after their User-Agent, as kube-apiserver names field managers
+        if len(query.get("fieldManager", "")) > 128:
+            options = {"create": "CreateOptions", "patch": "PatchOptions"}.get(verb, "UpdateOptions")
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{options}.meta.k8s.io "" is invalid: fieldManager: Too long: may not be more than 128 bytes',
+            )
         query["fieldManager"] = managed_fields.manager_for(
             query.get("fieldManager"), self.headers.get("User-Agent", "")
         )
