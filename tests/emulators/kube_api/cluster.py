@@ -135,7 +135,7 @@ class KubeApiServer:
     def _create(self, group: str, version: str, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         rt = self.registry.lookup(group, version, plural)
         assert rt is not None, (group, version, plural)
-        return self.api.create(rt, namespace, body, {})[0]
+        return self.api.create(rt, namespace, body, {"fieldManager": "kube-apiserver"})[0]
 
     def apply_crd(self, crd: dict[str, Any]) -> dict[str, Any]:
         """Create the CRD, or update it when it exists (like ``kubectl apply``)."""
@@ -144,14 +144,14 @@ class KubeApiServer:
         body = copy.deepcopy(crd)
         body.get("metadata", {}).pop("resourceVersion", None)
         try:
-            return self.api.create(rt, "", body, {})[0]
+            return self.api.create(rt, "", body, {"fieldManager": "kube-api-emulator"})[0]
         except ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
         with self.store.lock:
             current = self.api.get(rt, "", body["metadata"]["name"])
             body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return self.api.update(rt, "", body["metadata"]["name"], body, {})[0]
+            return self.api.update(rt, "", body["metadata"]["name"], body, {"fieldManager": "kube-api-emulator"})[0]
 
     def apply_crd_files(self, paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         return [self.apply_crd(doc) for doc in load_crd_files(paths)]
