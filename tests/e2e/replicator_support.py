@@ -204,7 +204,9 @@ def until(predicate: Callable[[], Any], *, timeout: float = 20.0, message: str, 
 
 def list_requests(world: World, repository: str) -> int:
     """Pull-request list requests for ``owner/name`` in the GitHub emulator's log."""
-    return sum(1 for r in list(world.github.request_log) if r.path == f"/repos/{repository}/pulls")
+    return sum(
+        1 for r in list(world.github.request_log) if r.method == "GET" and r.path == f"/repos/{repository}/pulls"
+    )
 
 
 def settle(world: World, *, repository: str, polls: int = 3, timeout: float = 20.0) -> None:

@@ -28,7 +28,7 @@ from replicator.github_source import AppCredentials, GitHubSource
 from replicator.metrics import PREFIX, ReplicatorMetrics
 from replicator.origin_config import AnnotationError, is_opted_in, parse_origin_config
 from replicator.reconcile import CloneReconciler, origin_key_of_clone
-from replicator.repository import Repository, parse_repository
+from replicator.repository import GITHUB_COM, Repository, parse_repository
 from replicator.repository_poller import RepositoryPoller, Requirements
 from replicator.settings import Settings, parse_settings
 from replicator.webhook import WebhookServer
@@ -178,6 +178,10 @@ def run(settings: Settings) -> int:
                 secret=secret,
                 on_repository=poller.request_refresh,
                 on_delivery=lambda event, result: domain.webhook_deliveries.labels(event=event, result=result).inc(),
+                api_hosts={
+                    settings.github_api_url: GITHUB_COM,
+                    **{url: host for host, url in settings.github_enterprise_api_urls.items()},
+                },
             ).start()
             log.info("webhook receiver listening", port=webhook.port, path=settings.webhook_path)
             stop.wait()

@@ -130,6 +130,8 @@ class RepositoryPoller:
                 break
 
     def run(self, stop: threading.Event) -> None:
+        # Stopping must not wait out a long interval: the stop event also wakes the loop.
+        threading.Thread(target=lambda: (stop.wait(), self._wake.set()), name="poller-stop", daemon=True).start()
         while not stop.is_set():
             try:
                 self.poll_once()

@@ -15,7 +15,7 @@ import hmac
 import json
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -52,11 +52,24 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(signature_for(secret, body).encode(), header.strip().encode())
 
 
-def repository_of(payload: dict[str, Any]) -> Repository:
-    """The repository a delivery is about, from ``repository.html_url`` (keeps Enterprise hosts)."""
+def repository_of(payload: dict[str, Any], api_hosts: Mapping[str, str] | None = None) -> Repository:
+    """The repository a delivery is about.
+
+    ``repository.url`` is the repository's REST URL; when its API base is one we were configured
+    with (``api_hosts``: API base URL -> repository host), that host is the repository's host,
+    so a delivery always names the same :class:`Repository` as the origins do. Otherwise
+    ``repository.html_url`` (the web host: github.com or the Enterprise host) decides.
+    """
     repository = payload.get("repository")
     if not isinstance(repository, dict):
         raise ValueError("payload has no repository object")
+    api_url = repository.get("url")
+    if isinstance(api_url, str) and api_hosts:
+        base, sep, full_name = api_url.rstrip("/").rpartition("/repos/")
+        host = api_hosts.get(base.rstrip("/")) if sep else None
+        if host is not None and full_name.count("/") == 1:
+            owner, name = full_name.split("/")
+            return Repository(host=host, owner=owner, name=name)
     url = repository.get("html_url") or repository.get("full_name")
     if not isinstance(url, str):
         raise ValueError("payload repository has neither html_url nor full_name")
@@ -74,6 +87,7 @@ def handle_delivery(
     body: bytes,
     on_repository: Callable[[Repository], None],
     content_type: str | None = None,
+    api_hosts: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Decide the answer to one delivery (pure apart from ``on_repository``); returns (status, result).
 
@@ -99,7 +113,7 @@ def handle_delivery(
     if payload.get("action") not in PULL_REQUEST_ACTIONS:
         return 202, "ignored"
     try:
-        repository = repository_of(payload)
+        repository = repository_of(payload, api_hosts)
     except ValueError:
         return 400, "malformed"
     on_repository(repository)
@@ -117,6 +131,7 @@ class WebhookServer:
         secret: bytes,
         on_repository: Callable[[Repository], None],
         on_delivery: Callable[[str, str], None] | None = None,
+        api_hosts: Mapping[str, str] | None = None,
     ) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -140,6 +155,7 @@ class WebhookServer:
                     body=body,
                     on_repository=on_repository,
                     content_type=self.headers.get("Content-Type"),
+                    api_hosts=api_hosts,
                 )
                 log.info(
                     "webhook delivery",

@@ -260,3 +260,23 @@ def test_refresh_for_a_repository_nobody_names_is_dropped_not_due_forever() -> N
     poller.poll_once()
     assert lister.calls == [MONO]
     assert poller._seconds_to_next_due() == 60  # sleeps a full interval, no busy wake-ups
+
+
+def test_run_returns_at_once_when_stopped_however_long_the_interval() -> None:
+    import threading
+    import time
+
+    lister = FakeLister({MONO: [Listing((), changed=True)]})
+    poller = RepositoryPoller(
+        source=lister, interval=3600, origins_by_repository=lambda: {MONO: ["ns/api"]}, enqueue=lambda _k: None
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not lister.calls and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    assert lister.calls, "the first poll happened"
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()

@@ -128,3 +128,32 @@ def test_form_encoded_payloads_are_accepted_like_json(shared_dir: Path) -> None:
         on_repository=seen.append,
         content_type="application/x-www-form-urlencoded",
     ) == (400, "malformed")
+
+
+@pytest.mark.parametrize(
+    ("repository", "expected"),
+    [
+        (
+            {"url": "http://127.0.0.1:9/api/v3/repos/o/r", "html_url": "http://127.0.0.1:9/o/r"},
+            Repository(host="github.com", owner="o", name="r"),
+        ),
+        (
+            {"url": "https://ghe.corp/api/v3/repos/o/r", "html_url": "https://ghe.corp/o/r"},
+            Repository(host="ghe.corp", owner="o", name="r"),
+        ),
+        (
+            {"url": "https://api.github.com/repos/o/r", "html_url": "https://github.com/o/r"},
+            Repository(host="github.com", owner="o", name="r"),
+        ),
+        (
+            {"url": "https://elsewhere/api/v3/repos/o/r", "html_url": "https://elsewhere/o/r"},
+            Repository(host="elsewhere", owner="o", name="r"),
+        ),
+    ],
+    ids=["configured-api-is-github.com", "mapped-enterprise", "api.github.com-via-html", "unknown-api-via-html"],
+)
+def test_delivery_names_the_repository_as_origins_do(repository: dict[str, str], expected: Repository) -> None:
+    from replicator.webhook import repository_of
+
+    hosts = {"http://127.0.0.1:9/api/v3": "github.com", "https://ghe.corp/api/v3": "ghe.corp"}
+    assert repository_of({"repository": repository}, hosts) == expected
