@@ -5,7 +5,8 @@ got a clone (Warning Event, clone kept, no new clone), one naming a repository t
 exist (Warning Event, metric), and one without a Service (Warning Event naming the fix). The
 healthy origin keeps getting environments throughout. Then the replicator is stopped; a pull
 request is closed and an origin loses its opt-in; the next replicator process deletes exactly
-those clones at start-up and keeps the rest.
+those clones at start-up and keeps the rest. One more origin names the repository by an
+Enterprise-style URL whose API base comes from ``--github-enterprise-api-url``.
 """
 
 from __future__ import annotations
@@ -44,10 +45,19 @@ def test_bad_origins_are_reported_and_contained_and_a_restart_removes_leftovers(
         seed(world, name, repository=repository)
     seed(world, "ghost", repository=f"{OWNER}/no-such-repository")
     seed(world, "headless", repository=repository, service=False)
-    replicator = Replicator(world, poll_interval=0.3)
+    # The same repository seen as if on a GitHub Enterprise host, reached through a host mapping.
+    enterprise_host = world.github.url.removeprefix("http://")
+    seed(world, "enterprise", repository=f"{world.github.url}/{OWNER}/shop")
+    mapping = ["--github-enterprise-api-url", f"{enterprise_host}={world.github.api_url}"]
+    replicator = Replicator(world, poll_interval=0.3, extra=mapping)
     start_router(world)
-    for name in ("healthy", "broken", "leaving", "headless"):
+    for name in ("healthy", "broken", "leaving", "headless", "enterprise"):
         wait_clones(world, name, {first})
+    clone = world.client.get(DEPLOYMENTS, world.namespace, f"enterprise-pr{first}")
+    assert (
+        clone["metadata"]["annotations"][contract.CLONE_REPOSITORY_ANNOTATION]
+        == f"https://{enterprise_host}/{OWNER}/shop"
+    )
 
     unavailable = wait_event(world, "ghost", "RepositoryUnavailable")
     assert unavailable["type"] == "Warning" and "no-such-repository" in unavailable["message"]
@@ -68,8 +78,9 @@ def test_bad_origins_are_reported_and_contained_and_a_restart_removes_leftovers(
     assert replicator.stop() == 0
     shop.get_pull(first).edit(state="closed")
     _annotate(world, "leaving", {contract.REPOSITORY_ANNOTATION: None})
-    Replicator(world, poll_interval=0.3, tag="#restarted")
+    Replicator(world, poll_interval=0.3, extra=mapping, tag="#restarted")
     wait_clones(world, "healthy", {second})
+    wait_clones(world, "enterprise", {second})
     wait_clones(world, "headless", {second})
     wait_clones(world, "leaving", set())
     assert set(wait_clones(world, "broken", {first})) == {first}, "still malformed: still untouched"
