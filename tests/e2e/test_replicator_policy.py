@@ -92,6 +92,8 @@ def test_policies_choose_environments_and_the_steady_state_costs_nothing(world: 
     wait_clones(world, "api", {feature})
     shop.get_issue(feature).remove_from_labels("qa")
     wait_clones(world, "api", set())
+    wait_event(world, "api", "CloneCreated", contains=f"Deployment api-pr{feature} for PR #{feature}")
+    wait_event(world, "api", "CloneDeleted", contains=f"Service api-pr{feature} for PR #{feature}")
     assert (
         replicator.metric(
             "replicator_policy_skipped_pull_requests", namespace="default", origin="api", reason="base-branch"
