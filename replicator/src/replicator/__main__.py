@@ -3,7 +3,10 @@
 Sources only enqueue keys (``namespace/origin``): the Deployment informer (an origin changed, or a
 clone was touched by someone else), the Service informer (a Service the clones copy changed), the
 repository poller (a pull-request list changed) and, when enabled, the webhook receiver (asks the
-poller for an immediate refresh). One reconciler converges each key.
+poller for an immediate refresh). One reconciler converges each key. With ``--github-deployments``
+or ``--github-pr-comment``, a second controller (its own queue, keyed ``<repository URL>#<PR>``,
+fed by clone changes) converges what GitHub shows (:mod:`replicator.feedback`). The poller, the
+webhook receiver and both controllers run only on the Lease holder.
 """
 
 from __future__ import annotations
