@@ -280,12 +280,14 @@ class FeedbackReconciler:
         if known is ...:
             known = self.publisher.find_comment(repository, number, contract.PR_COMMENT_MARKER)
         if known is None and not environments:
-            with self._lock:
-                self._comments[key] = None
             return  # never opened a comment just to say there is nothing
         if known is not None and known[1] == body:
             with self._lock:
-                self._comments[key] = known
+                if environments:
+                    self._comments[key] = known
+                else:
+                    # Final state (no clone is left to bring this key back): nothing to remember.
+                    self._comments.pop(key, None)
             return
         if self.dry_run:
             log.info("dry run: pull-request comment not written", key=key)
@@ -298,4 +300,7 @@ class FeedbackReconciler:
             self.publisher.edit_comment(repository, comment_id, body)
             log.info("pull-request comment updated", key=key, comment=comment_id)
         with self._lock:
-            self._comments[key] = (comment_id, body)
+            if environments:
+                self._comments[key] = (comment_id, body)
+            else:
+                self._comments.pop(key, None)

@@ -131,7 +131,11 @@ class RepositoryPoller:
 
     def run(self, stop: threading.Event) -> None:
         # Stopping must not wait out a long interval: the stop event also wakes the loop.
-        threading.Thread(target=lambda: (stop.wait(), self._wake.set()), name="poller-stop", daemon=True).start()
+        def wake_on_stop() -> None:
+            stop.wait()
+            self._wake.set()
+
+        threading.Thread(target=wake_on_stop, name="poller-stop", daemon=True).start()
         while not stop.is_set():
             try:
                 self.poll_once()
