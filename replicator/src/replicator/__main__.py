@@ -101,6 +101,7 @@ def run(settings: Settings) -> int:
         app=app,
         enterprise_api_urls=settings.github_enterprise_api_urls,
         write_interval=settings.github_write_interval_seconds,
+        read_interval=settings.github_read_interval_seconds,
         on_response=on_github_response,
     )
 

@@ -109,6 +109,8 @@ class GitHubSource:
     per_page: int = 100
     write_interval: float = 1.0
     """Seconds between two writes (PyGithub enforces it; GitHub asks for one second)."""
+    read_interval: float = 0.25
+    """Seconds between two requests of any kind (PyGithub's default spacing)."""
     on_response: RequestObserver | None = None
     _cache: dict[str, _Cached] = field(default_factory=dict, init=False, repr=False)
     _rate_limit: RateLimit = field(default_factory=RateLimit, init=False)
@@ -280,6 +282,7 @@ class GitHubSource:
             timeout=int(self.timeout),
             per_page=self.per_page,
             seconds_between_writes=self.write_interval or None,
+            seconds_between_requests=self.read_interval or None,
         )
         with self._lock:
             return self._clients.setdefault(key, client)

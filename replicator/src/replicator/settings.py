@@ -34,6 +34,7 @@ class Settings:
     github_deployments: bool = False
     github_pr_comment: bool = False
     github_write_interval_seconds: float = 1.0
+    github_read_interval_seconds: float = 0.25
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as logged at start: secrets replaced by whether they are set."""
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="seconds between two GitHub writes (GitHub asks for at least 1 between content-creating requests)",
+    )
+    parser.add_argument(
+        "--github-read-interval",
+        type=float,
+        default=0.25,
+        help="seconds between two GitHub reads (a poll cycle takes repositories x this at least)",
     )
     parser.add_argument(
         "--poll-interval",
@@ -162,4 +169,5 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         github_deployments=args.github_deployments,
         github_pr_comment=args.github_pr_comment,
         github_write_interval_seconds=max(0.0, args.github_write_interval),
+        github_read_interval_seconds=max(0.0, args.github_read_interval),
     )

@@ -52,10 +52,12 @@ def test_enterprise_hosts_and_feedback_flags() -> None:
             "--github-pr-comment",
             "--github-write-interval",
             "0.5",
+            "--github-read-interval",
+            "0",
         ],
         environ={"GITHUB_TOKEN": "t"},
     )
     assert settings.github_enterprise_api_urls == {"ghe.example.com": "https://ghe.example.com/api/v3"}
     assert settings.github_deployments and settings.github_pr_comment
-    assert settings.github_write_interval_seconds == 0.5
+    assert settings.github_write_interval_seconds == 0.5 and settings.github_read_interval_seconds == 0
     assert settings.redacted()["github_token"] == "<set>"
