@@ -158,3 +158,13 @@ def record_event(
     _default.record(
         client, involved=involved, reason=reason, message=message, event_type=event_type, component=component
     )
+
+
+def recorder_for(client: KubeClient, component: str) -> Callable[..., None]:
+    """``record(involved, reason=..., message=..., event_type=...)`` bound to one client and component:
+    the shape reconcilers take, so they never need the client or their own name to report."""
+
+    def record(involved: Mapping[str, Any], **kwargs: Any) -> None:
+        record_event(client, involved=involved, component=component, **kwargs)
+
+    return record

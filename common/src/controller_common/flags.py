@@ -28,6 +28,11 @@ class ProcessSettings:
     """None: run workers at once (a single replica, or local runs)."""
     cache_sync_timeout_seconds: float = 120.0
 
+    @property
+    def log_json(self) -> bool | None:
+        """``--log-format`` for :func:`controller_common.logging.configure_logging` (None: decide by TTY)."""
+        return {"json": True, "console": False}.get(self.log_format)
+
 
 @dataclass(frozen=True)
 class LeaderElectionSettings:

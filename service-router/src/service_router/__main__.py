@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 
@@ -46,15 +45,12 @@ def run(settings: Settings) -> int:
     virtual_services = manager.informer(vs_resource)
     queue = WorkQueue("service-router", metrics=library)
 
-    def record(involved: dict[str, Any], **kwargs: Any) -> None:
-        events.record_event(client, involved=involved, component="service-router", **kwargs)
-
     reconciler = RouteReconciler(
         client=client,
         services=services,
         virtual_services=virtual_services,
         virtual_service_resource=vs_resource,
-        record_event=record,
+        record_event=events.recorder_for(client, "service-router"),
         metrics=domain,
         dry_run=process.dry_run,
         reverts=RevertTracker(
@@ -76,10 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_helper(args)
     settings = parse_settings(args)
-    configure_logging(
-        level=settings.process.log_level,
-        json={"auto": None, "json": True, "console": False}[settings.process.log_format],
-    )
+    configure_logging(level=settings.process.log_level, json=settings.process.log_json)
     log.info("starting", version=__version__, config=settings.redacted())
     return run(settings)
 
