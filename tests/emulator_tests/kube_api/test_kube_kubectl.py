@@ -151,6 +151,16 @@ def test_patch_types(server: KubeApiServer, kubeconfig: Path, patch_type: str, p
     assert [(c["name"], c["image"]) for c in containers] == [("app", "nginx:2"), ("side", "side:1")]
 
 
+def test_server_side_apply_and_conflicts(server: KubeApiServer, kubeconfig: Path) -> None:
+    manifest = yaml.safe_dump(deployment(replicas=2))
+    assert "serverside-applied" in ok(kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=manifest))
+    ok(kubectl(kubeconfig, "scale", "deployment", "web", "--replicas=3"))
+    conflict = kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=manifest)
+    assert conflict.returncode != 0 and 'conflict with "kubectl"' in conflict.stderr
+    ok(kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=manifest))
+    assert server.objects("deployments")[0]["spec"]["replicas"] == 2
+
+
 def test_invalid_deployment_reports_the_field(server: KubeApiServer, kubeconfig: Path) -> None:
     bad = deployment()
     bad["spec"]["template"]["metadata"]["labels"] = {"app": "other"}

@@ -10,8 +10,8 @@ Where it differs from kube-apiserver, on purpose or for lack of time:
   the real default is Warn (drop + warning). Warn and Ignore are honoured when asked for.
 - JSON (and YAML) bodies only: protobuf requests get 415, so kubectl's typed generators
   (``kubectl create deployment|service|configmap ...``) fail; ``kubectl create|apply -f`` work.
-- No server-side apply (``application/apply-patch+yaml`` gets 415); ``managedFields`` are kept for
-  Update operations only, with approximate ownership rules (see ``managed_fields``).
+- Server-side apply and ``managedFields`` follow the real rules approximately (``apply``,
+  ``managed_fields``); no apply on subresources.
 - OpenAPI: ``/openapi/v2`` is 404 and ``/openapi/v3`` only declares ``fieldValidation`` support
   (enough for kubectl's server-side validation; ``kubectl explain`` does not work).
 - One global event history for watches (like etcd compaction) rather than per-resource caches.

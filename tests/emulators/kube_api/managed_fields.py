@@ -63,13 +63,13 @@ def _leaves(
         kind = node.get("x-kubernetes-list-type")
         item_schema = _child(schema, None, builtin)
         if keys and all(isinstance(i, dict) and all(k in i for k in keys) for i in value):
-            for item in value:
-                ident = "k:" + json.dumps({k: item[k] for k in keys}, separators=(",", ":"), sort_keys=True)
-                _leaves(item, item_schema, builtin, (*prefix, ident), out, item=True)
+            for element in value:
+                ident = "k:" + json.dumps({k: element[k] for k in keys}, separators=(",", ":"), sort_keys=True)
+                _leaves(element, item_schema, builtin, (*prefix, ident), out, item=True)
             return
         if kind == "set" and all(not isinstance(i, (dict, list)) for i in value):
-            for item in value:
-                out[(*prefix, "v:" + json.dumps(item))] = None
+            for element in value:
+                out[(*prefix, "v:" + json.dumps(element))] = None
             return
     out[prefix] = value
 
@@ -108,6 +108,10 @@ def _from_trie(trie: dict[str, Any], prefix: Path = ()) -> set[Path]:
     return paths
 
 
+def owned_paths(entry: dict[str, Any]) -> set[Path]:
+    return _from_trie(entry.get("fieldsV1") or {})
+
+
 def update(
     old: dict[str, Any] | None,
     new: dict[str, Any],
@@ -118,8 +122,14 @@ def update(
     schema: dict[str, Any] | None,
     builtin: bool,
     time: str,
+    applied: set[Path] | None = None,
 ) -> list[dict[str, Any]]:
-    """The managedFields of ``new`` after ``manager`` wrote it over ``old`` (None on create)."""
+    """The managedFields of ``new`` after ``manager`` wrote it over ``old`` (None on create).
+
+    ``applied``: the field paths of a server-side apply configuration; the manager then owns
+    exactly those (operation Apply) instead of gaining what it changed (operation Update).
+    """
+    operation = "Update" if applied is None else "Apply"
     status = subresource == "status"
     before = field_values(old, schema, builtin, status) if old else {}
     after = field_values(new, schema, builtin, status)
@@ -131,7 +141,7 @@ def update(
         owned = _from_trie(entry.get("fieldsV1") or {})
         if (
             entry.get("manager") == manager
-            and entry.get("operation") == "Update"
+            and entry.get("operation") == operation
             and (entry.get("subresource", "") == subresource)
         ):
             mine = owned
@@ -140,11 +150,11 @@ def update(
         kept = owned - changed - removed if same_scope else owned
         if kept:
             entries.append(dict(entry, fieldsV1=_to_trie(kept)))
-    mine = (mine | changed) - removed
+    mine = (mine | changed) - removed if applied is None else {p for p in applied if p in after}
     if mine:
         entry = {
             "manager": manager,
-            "operation": "Update",
+            "operation": operation,
             "apiVersion": api_version,
             "time": time,
             "fieldsType": "FieldsV1",

@@ -154,7 +154,12 @@ class Api:
 
     # --- writes ------------------------------------------------------------------------------
     def create(
-        self, rt: ResourceType, namespace: str, body: Any, query: dict[str, str]
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        query: dict[str, str],
+        applied: set[tuple[str, ...]] | None = None,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         directive = validation.directive_of(query.get("fieldValidation"))
         obj = self._decode(rt, body, namespace)
@@ -182,7 +187,7 @@ class Api:
             key_ns = namespace if rt.namespaced else ""
             if self.store.get(rt.storage_key, key_ns, meta["name"]) is not None:
                 raise already_exists(rt.plural, rt.group, meta["name"])
-            self._manage(rt, None, obj, query.get("fieldManager"), "")
+            self._manage(rt, None, obj, query.get("fieldManager"), "", applied)
             if query.get("dryRun") == "All":
                 return self.out(rt, obj), warnings
             stored = self.store.put(rt.storage_key, obj)
@@ -205,7 +210,13 @@ class Api:
             )
 
     def _manage(
-        self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any], manager: str | None, subresource: str
+        self,
+        rt: ResourceType,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        manager: str | None,
+        subresource: str,
+        applied: set[tuple[str, ...]] | None = None,
     ) -> None:
         schema = builtin_schema.kind_schema(rt.kind, rt.api_version) if rt.builtin else rt.schema
         new["metadata"]["managedFields"] = managed_fields.update(
@@ -217,6 +228,7 @@ class Api:
             schema=schema,
             builtin=rt.builtin,
             time=now(),
+            applied=applied,
         )
         if not new["metadata"]["managedFields"]:
             del new["metadata"]["managedFields"]
@@ -230,6 +242,7 @@ class Api:
         directive: str,
         dry_run: bool = False,
         manager: str | None = None,
+        applied: set[tuple[str, ...]] | None = None,
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         meta = obj["metadata"]
         name = old["metadata"]["name"]
@@ -294,9 +307,18 @@ class Api:
             new["metadata"]["generation"] = strategies.next_generation(rt, old, new)
         if rt.plural == "customresourcedefinitions":
             new["status"] = crds.established_status(new, now()) if subresource != "status" else new.get("status")
-        if same(new, old):
-            return self.out(rt, old), warnings
-        self._manage(rt, old, new, manager, subresource)
+        if applied is None:
+            if same(new, old):
+                return self.out(rt, old), warnings
+            self._manage(rt, old, new, manager, subresource)
+        else:  # an apply that changes nothing may still change who owns what
+            self._manage(rt, old, new, manager, subresource, applied)
+            untimed = [
+                [{k: v for k, v in e.items() if k != "time"} for e in o["metadata"].get("managedFields") or []]
+                for o in (new, old)
+            ]
+            if same(new, old) and untimed[0] == untimed[1]:
+                return self.out(rt, old), warnings
         if dry_run:
             return self.out(rt, new), warnings
         return self.out(rt, self.commit(rt, new)), warnings
@@ -321,7 +343,7 @@ class Api:
                 "UnsupportedMediaType",
                 "the body of the request was in an unknown format - accepted media types include: "
                 + ", ".join([patch.JSON_PATCH, patch.MERGE] + ([patch.STRATEGIC] if rt.builtin else []))
-                + " (server-side apply is not emulated)",
+                + ", application/apply-patch+yaml (not on subresources here)",
             )
         try:
             document = json.loads(raw or b"null")

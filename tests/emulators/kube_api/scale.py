@@ -37,12 +37,14 @@ def get(api: Api, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]
     return to_scale(api.get(rt, namespace, name))
 
 
-def update(api: Api, rt: ResourceType, namespace: str, name: str, body: Any) -> dict[str, Any]:
+def update(api: Api, rt: ResourceType, namespace: str, name: str, body: Any, manager: str) -> dict[str, Any]:
     with api.store.lock:
-        return _apply(api, rt, namespace, name, body)
+        return _apply(api, rt, namespace, name, body, manager)
 
 
-def patch_scale(api: Api, rt: ResourceType, namespace: str, name: str, raw: bytes, content_type: str) -> dict[str, Any]:
+def patch_scale(
+    api: Api, rt: ResourceType, namespace: str, name: str, raw: bytes, content_type: str, manager: str
+) -> dict[str, Any]:
     ctype = content_type.split(";")[0].strip()
     try:
         document = json.loads(raw or b"null")
@@ -58,10 +60,10 @@ def patch_scale(api: Api, rt: ResourceType, namespace: str, name: str, raw: byte
             result = patch.strategic_merge(current, document, kind_schema("Scale", "autoscaling/v1"))
         else:
             raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format ({ctype})")
-        return _apply(api, rt, namespace, name, result)
+        return _apply(api, rt, namespace, name, result, manager)
 
 
-def _apply(api: Api, rt: ResourceType, namespace: str, name: str, scale: Any) -> dict[str, Any]:
+def _apply(api: Api, rt: ResourceType, namespace: str, name: str, scale: Any, manager: str) -> dict[str, Any]:
     if not isinstance(scale, dict) or not isinstance((scale.get("spec") or {}).get("replicas", 0), int):
         raise bad_request('Scale in version "v1" cannot be handled as a Scale: spec.replicas must be an integer')
     current = api.get(rt, namespace, name)
@@ -78,4 +80,4 @@ def _apply(api: Api, rt: ResourceType, namespace: str, name: str, scale: Any) ->
         )
     desired = copy.deepcopy(current)
     desired["spec"]["replicas"] = replicas
-    return to_scale(api.update(rt, namespace, name, desired, {})[0])
+    return to_scale(api.update(rt, namespace, name, desired, {"fieldManager": manager})[0])

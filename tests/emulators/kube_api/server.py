@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, managed_fields, scale, tables, watch
+from . import apply, discovery, managed_fields, scale, tables, watch
 from .errors import ApiError, bad_request, method_not_allowed
 from .routing import RequestInfo, resolve
 
@@ -50,6 +50,7 @@ class RequestRecord:
         return self.verb in ("create", "update", "patch", "delete", "deletecollection")
 
 
+APPLY_PATCH = "application/apply-patch+yaml"
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource", details={})
 
 
@@ -315,6 +316,11 @@ class Handler(BaseHTTPRequestHandler):
         elif verb == "update":
             obj, warnings = api.update(rt, ns, info.name, self._json_body(), query, info.subresource)
             self._send_json(200, obj, _warning_headers(warnings))
+        elif verb == "patch" and self.headers.get("Content-Type", "").startswith(APPLY_PATCH) and not info.subresource:
+            if not info.query.get("fieldManager"):
+                raise bad_request("PATCH requests with apply-patch+yaml content type must specify fieldManager")
+            obj, warnings, created = apply.server_side_apply(api, rt, ns, info.name, self._body, query)
+            self._send_json(201 if created else 200, obj, _warning_headers(warnings))
         elif verb == "patch":
             obj, warnings = api.patch(
                 rt, ns, info.name, self._body, self.headers.get("Content-Type", ""), query, info.subresource
@@ -329,13 +335,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _scale(self, rt: Any, namespace: str, info: RequestInfo) -> None:
         api = self.server.owner.api
+        manager = managed_fields.manager_for(info.query.get("fieldManager"), self.headers.get("User-Agent", ""))
         if info.verb == "get":
             self._send_json(200, scale.get(api, rt, namespace, info.name))
         elif info.verb == "update":
-            self._send_json(200, scale.update(api, rt, namespace, info.name, self._json_body()))
+            self._send_json(200, scale.update(api, rt, namespace, info.name, self._json_body(), manager))
         elif info.verb == "patch":
             content_type = self.headers.get("Content-Type", "")
-            self._send_json(200, scale.patch_scale(api, rt, namespace, info.name, self._body, content_type))
+            self._send_json(200, scale.patch_scale(api, rt, namespace, info.name, self._body, content_type, manager))
         else:
             raise method_not_allowed()
 
