@@ -301,7 +301,7 @@ class Api:
                 f for f in new["metadata"].get("finalizers") or [] if f not in (old["metadata"].get("finalizers") or [])
             ]
             if added:
-                raise validation_forbidden(rt, name, added)
+                raise validation.finalizers_forbidden(rt, name, added)
         warnings = self._admit(rt, new, old, directive)
         if strategies.has_generation(rt):
             new["metadata"]["generation"] = strategies.next_generation(rt, old, new)
@@ -405,19 +405,3 @@ class Api:
             self.store.drop_storage(key)
             self.store.close_watchers(Watcher.CLOSE, key)  # the kind is gone: so are its watches
             self.registry.unregister(key)
-
-
-def validation_forbidden(rt: ResourceType, name: str, added: builtins.list[str]) -> ApiError:
-    return invalid(
-        rt.kind,
-        rt.group,
-        name,
-        [
-            {
-                "type": "FieldValueForbidden",
-                "field": "metadata.finalizers",
-                "detail": "no new finalizers can be added if the object is being deleted, "
-                f"found new finalizers {json.dumps(added)}",
-            }
-        ],
-    )

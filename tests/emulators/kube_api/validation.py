@@ -217,6 +217,13 @@ def _delete_path(obj: dict[str, Any], dotted: str) -> None:
         cur.pop(tokens[-1], None)
 
 
+def finalizers_forbidden(rt: ResourceType, name: str, added: list[str]) -> ApiError:
+    detail = f"no new finalizers can be added if the object is being deleted, found new finalizers {json.dumps(added)}"
+    return invalid(
+        rt.kind, rt.group, name, [{"type": "FieldValueForbidden", "field": "metadata.finalizers", "detail": detail}]
+    )
+
+
 def raise_if_invalid(rt: ResourceType, obj: dict[str, Any], causes: list[Cause]) -> None:
     if causes:
         raise invalid(rt.kind, rt.group, (obj.get("metadata") or {}).get("name", ""), causes)
