@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -59,8 +60,16 @@ def run(settings: Settings) -> int:
             backoff=settings.reverts.backoff_seconds,
         ),
     )
-    services.on_change(lambda _event, obj: [queue.add(key) for key in keys_for_service(obj)])
-    virtual_services.on_change(lambda _event, obj: [queue.add(key) for key in keys_for_virtual_service(obj)])
+    def on_service(_event: str, service: dict[str, Any]) -> None:
+        for key in keys_for_service(service):
+            queue.add(key)
+
+    def on_virtual_service(_event: str, virtual_service: dict[str, Any]) -> None:
+        for key in keys_for_virtual_service(virtual_service):
+            queue.add(key)
+
+    services.on_change(on_service)
+    virtual_services.on_change(on_virtual_service)
     manager.add_controller(Controller("service-router", reconcile=reconciler, queue=queue, workers=process.workers))
     return int(manager.run())
 

@@ -73,7 +73,7 @@ def _validator(schema_json: str) -> jsonschema.Draft7Validator:
 def validate_against_crd_schema(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     """Return the field errors of ``obj`` under ``schema``, formatted like the API server's causes."""
     validator = _validator(json.dumps(schema, sort_keys=True))
-    errors = []
+    errors: list[str] = []
     for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
         path = ".".join(str(p) for p in error.absolute_path) or "<root>"
         if error.validator == "additionalProperties" and error.validator_value is False:
