@@ -60,6 +60,7 @@ def run(settings: Settings) -> int:
             backoff=settings.reverts.backoff_seconds,
         ),
     )
+
     def on_service(_event: str, service: dict[str, Any]) -> None:
         for key in keys_for_service(service):
             queue.add(key)
