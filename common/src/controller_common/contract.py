@@ -130,3 +130,9 @@ PR_COMMENT_MARKER = "<!-- pull-request-replication:environments -->"
 def github_environment(pr_number: int, origin_name: str) -> str:
     """The GitHub Deployments environment of one clone: ``pr-<N>/<origin>``."""
     return f"pr-{pr_number}/{origin_name}"
+
+
+# --- appended by the replicator's webhook receiver (one leader receives) ------------------------
+WEBHOOK_RECEIVER_LABEL = "pull-request-replication.mercari.com/webhook-receiver"
+"""On the replicator's own Pod: ``"true"`` while it holds the Lease and so runs the webhook receiver;
+the ``replicator-webhook`` Service selects it, so GitHub's deliveries never reach a standby."""

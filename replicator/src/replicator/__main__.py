@@ -6,11 +6,13 @@ repository poller (a pull-request list changed) and, when enabled, the webhook r
 poller for an immediate refresh). One reconciler converges each key. With ``--github-deployments``
 or ``--github-pr-comment``, a second controller (its own queue, keyed ``<repository URL>#<PR>``,
 fed by clone changes) converges what GitHub shows (:mod:`replicator.feedback`). The poller, the
-webhook receiver and both controllers run only on the Lease holder.
+webhook receiver and both controllers run only on the Lease holder, whose Pod alone carries the
+label the webhook Service selects (:mod:`replicator.leader_pod`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -28,6 +30,7 @@ from controller_common.workqueue import WorkQueue
 from replicator import __version__
 from replicator.feedback import FeedbackReconciler, feedback_key_of_clone
 from replicator.github_source import AppCredentials, GitHubSource
+from replicator.leader_pod import PodRef, WebhookReceiverLabel, label_failures_counter
 from replicator.metrics import PREFIX, ReplicatorMetrics
 from replicator.origin_config import AnnotationError, is_opted_in, parse_origin_config
 from replicator.reconcile import CloneReconciler, origin_key_of_clone
@@ -192,7 +195,29 @@ def run(settings: Settings) -> int:
             webhook.stop()
 
         manager.add_runnable("webhook-receiver", serve_webhooks)
-    return int(manager.run())
+        receiver_label = _webhook_receiver_label(client, library, os.environ)
+        if receiver_label is not None:
+            # Unlabel our Pod now (every replica), label it while we lead, unlabel it before the
+            # Lease is released: the webhook Service then reaches the leader only.
+            receiver_label.start()
+            manager.add_runnable("webhook-receiver-label", receiver_label.while_leading)
+    else:
+        receiver_label = None
+    try:
+        return int(manager.run())
+    finally:
+        if receiver_label is not None:
+            receiver_label.close()
+
+
+def _webhook_receiver_label(
+    client: KubeClient, library: metrics.Metrics, environ: Mapping[str, str]
+) -> WebhookReceiverLabel | None:
+    pod = PodRef.from_environment(environ)
+    if pod is None:
+        log.info("no POD_NAME: the webhook receiver label is not kept on any pod")
+        return None
+    return WebhookReceiverLabel(client=client, pod=pod, failures=label_failures_counter(library.registry, PREFIX))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import pytest
 
 import replicator.settings
 import service_router.settings
+from controller_common import contract
 from controller_common.health import parse_bind_address
 from shared_data import REPO_ROOT
 
@@ -164,7 +165,14 @@ def test_the_webhook_service_reaches_the_webhook_receiver(render: Render) -> Non
     deployment = _deployment(render, "replicator")
     container = _container(deployment)
     (service,) = [s for s in _of(render("replicator"), "Service") if s["metadata"]["name"] == "replicator-webhook"]
-    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    # Only the leader listens: the Service selects the replicator's pods AND the label the leader
+    # puts on its own Pod; the template never carries it, or every replica would be selected.
+    selector = dict(service["spec"]["selector"])
+    assert selector.pop(contract.WEBHOOK_RECEIVER_LABEL) == "true"
+    assert contract.WEBHOOK_RECEIVER_LABEL not in pod_labels
+    assert selector == deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
     (port,) = service["spec"]["ports"]
     assert _port_number(container, port["targetPort"]) == _bound_port(_flags(container), "--webhook-bind-address")
 

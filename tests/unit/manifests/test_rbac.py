@@ -21,6 +21,9 @@ both                       events.py create                  events create (name
 replicator                 __main__ informers                deployments, services: list, watch
 replicator                 reconcile.py create/replace/      deployments, services: create, update,
                            delete on RESOURCES[kind]         delete (clones)
+replicator                 leader_pod.py list/patch PODS     pods list, patch (own namespace only: the
+                                                             leader labels its own Pod for the
+                                                             webhook Service, clears stale labels)
 service-router             __main__ informers                services, virtualservices: list, watch
 service-router             reconcile.py create/replace/      virtualservices: create, update, delete
                            delete on the VS resource
@@ -59,6 +62,9 @@ SERVICES: Resource = ("", "services")
 EVENTS: Resource = ("", "events")
 LEASES: Resource = ("coordination.k8s.io", "leases")
 VIRTUAL_SERVICES: Resource = ("networking.istio.io", "virtualservices")
+PODS: Resource = ("", "pods")
+# Reached only in the controller's own namespace (where its Deployment runs), never where it watches.
+OWN_NAMESPACE: frozenset[Resource] = frozenset({LEASES, PODS})
 
 CLIENT_VERBS = {
     "get": "get",
@@ -86,6 +92,8 @@ CALL_SITES: dict[tuple[str, str, str], frozenset[Resource] | str] = {
     ("replicator/src/replicator/reconcile.py", "create", "RESOURCES[obj['kind']]"): frozenset({DEPLOYMENTS, SERVICES}),
     ("replicator/src/replicator/reconcile.py", "replace", "RESOURCES[obj['kind']]"): frozenset({DEPLOYMENTS, SERVICES}),
     ("replicator/src/replicator/reconcile.py", "delete", "RESOURCES[obj['kind']]"): frozenset({DEPLOYMENTS, SERVICES}),
+    ("replicator/src/replicator/leader_pod.py", "list", "PODS"): frozenset({PODS}),
+    ("replicator/src/replicator/leader_pod.py", "patch", "PODS"): frozenset({PODS}),
     ("service-router/src/service_router/reconcile.py", "create", "resource"): frozenset({VIRTUAL_SERVICES}),
     ("service-router/src/service_router/reconcile.py", "replace", "resource"): frozenset({VIRTUAL_SERVICES}),
     ("service-router/src/service_router/reconcile.py", "delete", "resource"): frozenset({VIRTUAL_SERVICES}),
@@ -269,8 +277,8 @@ def test_everything_the_code_calls_is_granted(controller: str, install: str, ren
     lease = (_flag_values(_deployment(objects, controller), "--leader-election-id") or [controller])[0]
     missing = []
     for verb, resource in sorted(needed(controller)):
-        if resource == LEASES:  # its own Lease, in its own namespace
-            name = None if verb == "create" else lease
+        if resource in OWN_NAMESPACE:  # its own Lease and Pods, in its own namespace
+            name = lease if resource == LEASES and verb != "create" else None
             if not any(g.allows(verb, resource, home, name) for g in grant_list):
                 missing.append((verb, resource, home))
             continue
@@ -324,6 +332,23 @@ def test_lease_grants_are_limited_to_its_own_lease(controller: str, render: Rend
     env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in container["env"]}
     assert env["POD_NAMESPACE"] == "metadata.namespace"
     assert "--leader-elect" in container["args"]
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS)
+@pytest.mark.parametrize("install", ["base", "overlays/namespaced", "."])
+def test_pod_grants_are_limited_to_its_own_namespace(controller: str, install: str, render: Render) -> None:
+    """Only the replicator touches Pods (its own, for the webhook Service), and nowhere else."""
+    objects = render(controller if install == "base" else install)
+    account, home = _identity(objects, controller)
+    pod_grants = [g for g in grants(objects, account, home) if "pods" in g.resources]
+    if controller != "replicator":
+        assert pod_grants == []
+        return
+    assert pod_grants and all(g.namespace == home for g in pod_grants)
+    assert sorted(v for g in pod_grants for v in g.verbs) == ["list", "patch"]
+    container = _deployment(objects, controller)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in container["env"]}
+    assert env["POD_NAME"] == "metadata.name" and env["POD_NAMESPACE"] == "metadata.namespace"
 
 
 def test_the_namespaced_install_has_no_cluster_wide_grants(render: Render) -> None:
