@@ -27,6 +27,7 @@ from replicator.image import is_pinned, render_image
 from replicator.isolation import (
     CloneError,
     clone_pod_labels,
+    is_replicator_managed,
     origin_services,
     pod_labels,
     retarget_self_selectors,
@@ -265,7 +266,11 @@ def desired_clones(
     ownerReference to their clone Deployment once it exists (the next reconcile after creation).
     Raises :class:`CloneError` when the origin cannot be cloned safely; the caller must then
     leave existing clones alone rather than plan against an empty desired state.
+
+    Our own clone Services are set aside first: they select only their clone's label, so they
+    change nothing here, and scanning them for every PR made a reconcile grow with PRs squared.
     """
+    services = [s for s in services if not is_replicator_managed(s)]
     return [
         CloneSet(
             pull_request=pr,
