@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo sandbox lint check bench clean
+.PHONY: install test test-integration demo sandbox lint check bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): constraints.txt requirements-dev.txt common/pyproject.toml replicator/
 
 test: install
 	$(PY) -m pytest
+
+# Needs Docker: k3s, the GitHub emulator and both controllers from their Dockerfiles (docker-compose.test.yml).
+test-integration:
+	docker compose -f docker-compose.test.yml up --build --abort-on-container-exit --exit-code-from tests
 
 demo: install
 	PYTHONPATH=tests $(PY) -m demo $(DEMO_ARGS)

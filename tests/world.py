@@ -44,6 +44,54 @@ def push_commit(repo: GitHubRepository, branch: str) -> str:
     return commit.sha
 
 
+def seed_origin(
+    client: KubeClient, namespace: str, name: str, *, repository: str, image: str, port: int = 8080
+) -> None:
+    """An origin Deployment (opted in), its Service, and a VirtualService with one default route."""
+    labels = {"app": name}
+    client.create(
+        DEPLOYMENTS,
+        {
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": {contract.REPOSITORY_ANNOTATION: repository},
+            },
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": {**labels, "version": "v1"}},
+                    "spec": {"containers": [{"name": name, "image": image, "ports": [{"containerPort": port}]}]},
+                },
+            },
+        },
+    )
+    client.create(
+        SERVICES,
+        {
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": port}]},
+        },
+    )
+    client.create(
+        VIRTUAL_SERVICES,
+        {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "hosts": [f"{name}.{namespace}.svc.cluster.local"],
+                "http": [
+                    {
+                        "name": "default",
+                        "route": [{"destination": {"host": f"{name}.{namespace}.svc.cluster.local"}}],
+                    }
+                ],
+            },
+        },
+    )
+
+
 @dataclass
 class Snapshot:
     """What a person would look at: Deployments, Services and the routes of one VirtualService."""
@@ -104,49 +152,7 @@ class World:
         return self.developer.get_organization(OWNER).create_repo(name)
 
     def seed_origin(self, name: str, *, repository: str, image: str, port: int = 8080) -> None:
-        """An origin Deployment (opted in), its Service, and a VirtualService with one default route."""
-        labels = {"app": name}
-        self.client.create(
-            DEPLOYMENTS,
-            {
-                "metadata": {
-                    "name": name,
-                    "namespace": self.namespace,
-                    "labels": labels,
-                    "annotations": {contract.REPOSITORY_ANNOTATION: repository},
-                },
-                "spec": {
-                    "replicas": 3,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": {**labels, "version": "v1"}},
-                        "spec": {"containers": [{"name": name, "image": image, "ports": [{"containerPort": port}]}]},
-                    },
-                },
-            },
-        )
-        self.client.create(
-            SERVICES,
-            {
-                "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
-                "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": port}]},
-            },
-        )
-        self.client.create(
-            VIRTUAL_SERVICES,
-            {
-                "metadata": {"name": name, "namespace": self.namespace},
-                "spec": {
-                    "hosts": [f"{name}.{self.namespace}.svc.cluster.local"],
-                    "http": [
-                        {
-                            "name": "default",
-                            "route": [{"destination": {"host": f"{name}.{self.namespace}.svc.cluster.local"}}],
-                        }
-                    ],
-                },
-            },
-        )
+        seed_origin(self.client, self.namespace, name, repository=repository, image=image, port=port)
 
     # --- the controllers, as separate processes -------------------------------------------------
 
