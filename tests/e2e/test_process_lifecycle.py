@@ -8,6 +8,7 @@ releases the Lease.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,3 +171,29 @@ def test_effective_configuration_is_logged_once_with_secrets_redacted(world: Wor
     assert len(starting) == 1
     assert world.env["GITHUB_TOKEN"] not in replicator.logs()
     assert '"github_token": "<set>"' in starting[0]
+
+
+def test_sigterm_waits_for_the_reconcile_in_flight_and_a_second_signal_exits_at_once(world: World) -> None:
+    repo = world.create_repository(ORIGIN)
+    world.seed_origin(ORIGIN, repository=f"mercari/{ORIGIN}", image="ghcr.io/mercari/echo:1.0")
+    world.start_controllers()
+    replicator = world.controllers[0]
+    number = world.open_pull_request(repo, "feature-a")
+    world.wait_for(ORIGIN, lambda s: f"{ORIGIN}-pr{number}" in s.deployments, message="cloned")
+
+    # Every API call now takes seconds: the next clone update is a reconcile in flight.
+    world.kube.clear_request_log()
+    world.kube.faults.latency_seconds = 6.0
+    world.push(repo, "feature-a")
+    wait_until(
+        lambda: any(r.verb == "update" and r.user_agent.startswith("replicator/") for r in world.kube.request_log),
+        timeout=30,
+        message="replicator's update in flight",
+    )
+    replicator.process.send_signal(signal.SIGTERM)
+    with pytest.raises(subprocess.TimeoutExpired):
+        replicator.process.wait(timeout=1.0)  # still finishing the update it holds
+    replicator.process.send_signal(signal.SIGTERM)
+    assert replicator.process.wait(timeout=5.0) == 1
+    assert "second signal" in replicator.logs()
+    world.kube.faults.latency_seconds = 0.0
