@@ -18,7 +18,10 @@ Where it differs from kube-apiserver, on purpose or for lack of time:
 - Controllers: garbage collector, namespace cleanup and a deployment controller that reports
   Deployments available without creating ReplicaSets or Pods.
 - No admission webhooks, no CEL (``x-kubernetes-validations``), no CRD conversion webhooks
-  (versions share one storage; only ``apiVersion`` changes), no RBAC yet (``authorize`` is the hook).
+  (versions share one storage; only ``apiVersion`` changes).
+- Authorization is allow-all unless ``KubeApiServer(authorization="rbac")``: then tokens map to
+  ServiceAccounts and users, and RBAC decides with real semantics (``rbac``); no aggregated
+  ClusterRoles, escalation checks or impersonation.
 """
 
 from .cluster import KubeApiServer

@@ -18,10 +18,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crd", action="append", default=[], help="CRD YAML file to register (repeatable)")
     parser.add_argument("--deployment-delay", type=float, default=0.05)
     parser.add_argument("--tls", action="store_true", help="serve HTTPS (kubectl sends tokens only over TLS)")
+    parser.add_argument(
+        "--authorization",
+        choices=["allow-all", "rbac"],
+        default="allow-all",
+        help="rbac: only --token (system:masters) and registered tokens authenticate; RBAC objects decide",
+    )
     args = parser.parse_args(argv)
 
     done = threading.Event()
-    server = KubeApiServer(args.host, args.port, deployment_delay_seconds=args.deployment_delay, tls=args.tls)
+    server = KubeApiServer(
+        args.host,
+        args.port,
+        deployment_delay_seconds=args.deployment_delay,
+        tls=args.tls,
+        authorization=args.authorization,
+        admin_token=args.token,
+    )
     server.apply_crd_files(args.crd)
     server.start()
     path = server.write_kubeconfig(args.kubeconfig, token=args.token)

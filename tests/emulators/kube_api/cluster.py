@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import kubeconfig
+from . import kubeconfig, rbac
 from .crds import load_crd_files
 from .deployments import DeploymentController
 from .errors import ApiError
@@ -41,8 +41,13 @@ class KubeApiServer:
         bookmark_interval_seconds: float = 1.0,
         watch_default_timeout: float = 1800.0,
         tls: bool = False,
+        authorization: str = "allow-all",
+        admin_token: str = "admin-token",
     ) -> None:
+        if authorization not in ("allow-all", "rbac"):
+            raise ValueError(f"authorization must be 'allow-all' or 'rbac', not {authorization!r}")
         self.host, self.port = host, port
+        self.authorization = authorization
         self.store = Store(history_size)
         self.registry = Registry()
         self.api = Api(self.store, self.registry)
@@ -65,6 +70,11 @@ class KubeApiServer:
         self.deployments = DeploymentController(self.api, deployment_delay_seconds)
         for name in ("default", "kube-system", "kube-public"):
             self._create("", "v1", "namespaces", "", {"metadata": {"name": name}})
+        self.authenticator = rbac.Authenticator(authorization == "rbac", self._service_account_exists)
+        if authorization == "rbac":
+            self.authenticator.add(admin_token, rbac.ADMIN_USER)
+            for plural, obj in rbac.bootstrap_policy():
+                self._create(rbac.RBAC_GROUP, "v1", plural, "", obj)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> KubeApiServer:
@@ -111,9 +121,33 @@ class KubeApiServer:
     def write_kubeconfig(self, path: str | Path, token: str = "admin-token") -> Path:
         return kubeconfig.write(path, self.url, token, ca_pem=self.ca_pem)
 
+    # --- identities ----------------------------------------------------------------------------
+    def add_service_account_token(self, token: str, namespace: str, name: str) -> str:
+        """``token`` authenticates as the ServiceAccount (while it exists, in RBAC mode); returns the user name."""
+        user = rbac.service_account_user(namespace, name)
+        self.authenticator.add(token, user)
+        return user.name
+
+    def add_user_token(self, token: str, user: str, groups: Iterable[str] = ()) -> None:
+        """``token`` authenticates as ``user`` in ``groups`` (plus ``system:authenticated``)."""
+        self.authenticator.add(token, rbac.UserInfo(user, (*groups, rbac.AUTHENTICATED)))
+
+    def _service_account_exists(self, namespace: str, name: str) -> bool:
+        return self.store.get("serviceaccounts", namespace, name) is not None
+
     # --- request pipeline hooks --------------------------------------------------------------
-    def authorize(self, user: str, info: RequestInfo) -> None:
-        """Allow everything; RBAC will raise a 403 ``ApiError`` here."""
+    def authenticate(self, authorization_header: str) -> rbac.UserInfo:
+        """The user of a request's ``Authorization`` header; raises 401 for a token RBAC mode does not know."""
+        return self.authenticator.authenticate(authorization_header)
+
+    def authorize(self, user: rbac.UserInfo, info: RequestInfo) -> None:
+        """Allow everything (``allow-all``), or raise 403 unless RBAC allows it (``rbac``)."""
+        if self.authorization == "rbac":
+            rbac.authorize(user, info, self._policy)
+
+    def _policy(self) -> rbac.Policy:
+        with self.store.lock:
+            return rbac.policy_from_store(self.store.list)
 
     def _record(self, record: RequestRecord) -> None:
         with self._log_lock:

@@ -2,8 +2,9 @@
 
 A stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive and chunked watch streams, so
 the official clients and kubectl connect unchanged. Each request goes through one pipeline:
-authenticate (any bearer token; the token is the user) -> authorize (a hook, allow-all for now)
--> fault injection -> handler -> request log. Every error is a ``Status`` object.
+authenticate (``rbac.Authenticator``: in the default allow-all mode any bearer token is its own user)
+-> authorize (``KubeApiServer.authorize``: allow-all, or RBAC) -> fault injection -> handler ->
+request log (with the user's name). Every error is a ``Status`` object.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -127,13 +128,16 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         self._body = self.rfile.read(length) if length else b""
-        info = resolve(self.command, split.path, query)
+        path = unquote(split.path)  # names like system:discovery arrive percent-encoded
+        info = resolve(self.command, path, query)
         self._info = info
-        self._user = self._authenticate()
+        self._user = ""
         self._status = 0
         self._recorded = False
         try:
-            owner.authorize(self._user, info)
+            user = owner.authenticate(self.headers.get("Authorization", ""))
+            self._user = user.name
+            owner.authorize(user, info)
             if owner.faults.latency_seconds:
                 time.sleep(owner.faults.latency_seconds)
             if info.is_resource:
@@ -142,7 +146,7 @@ class Handler(BaseHTTPRequestHandler):
                     raise fault.error(info.resource, info.group, info.name)
                 self._resource(info)
             else:
-                self._non_resource(split.path)
+                self._non_resource(path)
         except ApiError as exc:
             self._send_json(exc.code, exc.status(), exc.headers)
         except (BrokenPipeError, ConnectionResetError):
@@ -161,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.owner._record(
             RequestRecord(
                 method=self.command,
-                path=urlsplit(self.path).path,
+                path=info.path,
                 query=info.query,
                 status=self._status,
                 verb=info.verb,
@@ -174,12 +178,6 @@ class Handler(BaseHTTPRequestHandler):
                 at=time.time(),
             )
         )
-
-    def _authenticate(self) -> str:
-        auth = self.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer ") and auth[7:].strip():
-            return auth[7:].strip()
-        return "system:anonymous"
 
     def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()

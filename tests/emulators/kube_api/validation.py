@@ -74,7 +74,21 @@ def check_dns1035_label(value: str) -> str | None:
     return None
 
 
-NAME_RULES = {"services": check_dns1035_label, "namespaces": check_dns1123_label}
+def check_path_segment_name(value: str) -> str | None:
+    """RBAC objects' names (``path.IsValidPathSegmentName``): ``system:discovery`` is valid."""
+    if value in (".", ".."):
+        return f"may not be '{value}'"
+    for bad in ("/", "%"):
+        if bad in value:
+            return f"may not contain '{bad}'"
+    return None
+
+
+NAME_RULES = {
+    "services": check_dns1035_label,
+    "namespaces": check_dns1123_label,
+    **dict.fromkeys(("roles", "rolebindings", "clusterroles", "clusterrolebindings"), check_path_segment_name),
+}
 
 
 def _check_qualified_name(key: str) -> str | None:
