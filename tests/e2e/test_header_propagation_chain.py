@@ -8,8 +8,6 @@ service reaches its clone; every other service, and a stale override, reaches th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -26,15 +24,6 @@ pytestmark = pytest.mark.e2e
 
 NS = "default"
 KEY = "any key of 32 bytes or more: never verified here"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _service(name: str, *, origin: str | None = None) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -35,15 +33,6 @@ LEASE_FLAGS = [
     "--leader-elect-retry-period",
     "0.3",
 ]
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 class Replica:

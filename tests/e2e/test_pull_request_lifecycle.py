@@ -8,8 +8,6 @@ controllers wrote validates against Kubernetes' schema and, for the VirtualServi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -28,15 +26,6 @@ pytestmark = pytest.mark.e2e
 ORIGIN = "echo"
 IMAGE = "ghcr.io/mercari/echo:1.4.2"
 HEADER = contract.routing_header(ORIGIN, "default")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _origin_state(snap: Snapshot) -> tuple[Any, ...]:

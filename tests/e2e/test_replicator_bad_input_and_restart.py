@@ -11,9 +11,6 @@ Enterprise-style URL whose API base comes from ``--github-enterprise-api-url``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from e2e.replicator_support import Replicator, open_pull, seed, start_router, validate_written, wait_clones, wait_event
 
@@ -22,15 +19,6 @@ from controller_common.kube import DEPLOYMENTS
 from world import OWNER, World
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _annotate(world: World, name: str, annotations: dict[str, str | None]) -> None:

@@ -12,8 +12,6 @@ so everything it writes is by the app's bot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,15 +25,6 @@ from world import OWNER, TOKEN, World
 pytestmark = pytest.mark.e2e
 
 APP_ID = 31337
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _latest_states(repo: Any, number: int, origin: str) -> list[tuple[str, str, str]]:

@@ -11,8 +11,6 @@ hour ago gets one, which goes away when the hour is up, without any other trigge
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from e2e.replicator_support import (
@@ -33,15 +31,6 @@ from world import OWNER, World
 pytestmark = pytest.mark.e2e
 
 GATE = "build-image"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def test_image_gate_holds_the_previous_commit_and_idle_environments_expire(world: World) -> None:

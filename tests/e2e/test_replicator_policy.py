@@ -10,9 +10,6 @@ many origins share it, and not a single write to Kubernetes. Every object writte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from e2e.replicator_support import (
     Replicator,
@@ -33,15 +30,6 @@ from controller_common.kube import DEPLOYMENTS
 from world import OWNER, World
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def test_policies_choose_environments_and_the_steady_state_costs_nothing(world: World) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import itertools
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from e2e.replicator_support import (
@@ -32,15 +30,6 @@ from world import OWNER, TOKEN, World, free_port
 pytestmark = pytest.mark.e2e
 
 SECRET = "webhook-secret"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _listening(port: int) -> bool:

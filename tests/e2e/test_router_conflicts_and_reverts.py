@@ -11,8 +11,6 @@ wrote validates against Istio's CRD.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,15 +30,6 @@ ORIGIN = "echo"
 CLONE = "echo-pr1"
 ROUTE = contract.managed_route_name(CLONE)
 HEADER = contract.routing_header(ORIGIN, "default")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _validate(vs: dict[str, Any] | None) -> None:

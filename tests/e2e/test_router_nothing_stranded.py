@@ -10,9 +10,6 @@ route, the VirtualServices the router created and its finalizers (``--dry-run`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from e2e.router_support import Router, create_clone, event_reasons, route_names, service, virtual_service
 
@@ -27,15 +24,6 @@ pytestmark = pytest.mark.e2e
 
 ORIGIN = "echo"
 BARE = "bare"  # an origin without a VirtualService: the router creates one
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path).start()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 def _finalizers(world: World, name: str) -> list[str]:
