@@ -33,6 +33,8 @@ from controller_common.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 Runnable = Callable[[threading.Event], None]
+# Longest a SIGTERM may wait before its handler runs in the main thread (see Manager.run).
+SIGNAL_CHECK_SECONDS = 0.5
 
 
 class InformerGroup:
@@ -188,7 +190,12 @@ class Manager:
         threads += [self._thread(name, fn) for name, fn in self._runnables]
         if self.elector is not None:
             self._thread("leader-election", self._keep_leadership)
-        self.stop_event.wait()
+        # Wake now and then rather than block for good: CPython runs signal handlers only in the
+        # main thread between bytecodes, and a SIGTERM that lands while this thread is entering an
+        # untimed lock wait is otherwise never handled (seen in the e2e suite: no "signal
+        # received", SIGKILL after the grace period, Lease and webhook-receiver label left behind).
+        while not self.stop_event.wait(SIGNAL_CHECK_SECONDS):
+            pass
         return self._shutdown(threads)
 
     def _keep_leadership(self, stop: threading.Event) -> None:
