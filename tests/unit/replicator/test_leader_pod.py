@@ -208,6 +208,28 @@ def test_failures_are_counted_and_retried_never_raised(registry: CollectorRegist
     assert pods.receivers() == []
 
 
+def test_a_leader_that_cannot_list_still_labels_its_own_pod(registry: CollectorRegistry) -> None:
+    pods = FakePods("a", "b")
+    pods.label("b")
+
+    def forbidden(*_args: Any, **_kwargs: Any) -> Any:
+        raise errors.Forbidden("cannot list pods")
+
+    pods.list = forbidden  # type: ignore[method-assign]
+    labeller = _labeller(pods, registry).start()
+    stop = threading.Event()
+    runnable = threading.Thread(target=labeller.while_leading, args=(stop,))
+    runnable.start()
+    try:
+        wait_until(lambda: "a" in pods.receivers(), timeout=5, message="own pod labelled anyway")
+        wait_until(lambda: _failures(registry, "list") >= 2, timeout=5, message="the list is retried")
+        assert pods.receivers() == ["a", "b"]
+    finally:
+        stop.set()
+        runnable.join(timeout=5)
+        labeller.close()
+
+
 def test_a_missing_own_pod_is_counted_and_retried(registry: CollectorRegistry) -> None:
     pods = FakePods("b")
     labeller = _labeller(pods, registry).start()
