@@ -130,6 +130,7 @@ def test_no_route_lingers_when_the_origin_loses_its_opt_in(world: World) -> None
     )
     wait_until(
         lambda: clone not in world.snapshot(ORIGIN).deployments and world.snapshot(ORIGIN).route_names == ["default"],
-        timeout=30,
+        # Well under the controllers' 30 s resync: the opt-out itself must trigger the cleanup.
+        timeout=10,
         message="opt-out removes the environment",
     )

@@ -147,11 +147,17 @@ def run(settings: Settings) -> int:
         if key and feedback_queue is not None:
             feedback_queue.add(key)
 
+    # Origins whose clones we have seen: when one loses its opt-in annotation, the change must
+    # reach reconcile at once (not at the next resync) so its clones go.
+    origins_with_clones: set[str] = set()
+
     def on_deployment(_event: str, deployment: dict[str, Any]) -> None:
-        if is_opted_in(deployment):
-            queue.add(objects.object_key(deployment))
+        key = objects.object_key(deployment)
+        if is_opted_in(deployment) or key in origins_with_clones:
+            queue.add(key)
         origin_key = origin_key_of_clone(deployment)
         if origin_key:
+            origins_with_clones.add(origin_key)
             queue.add(origin_key)
             on_clone(deployment)
 
