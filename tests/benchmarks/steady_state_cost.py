@@ -169,8 +169,8 @@ def ceiling_table(seen: Observation) -> Table:
         f"one origin per repository, no pull requests; window {seen.window:.2f} s after convergence.",
         "a poll interval too short for the repositories shows the replicator's own ceiling on GitHub requests per"
         " second, whatever the configured interval (with 60 s, the ceiling caps the repositories one replica polls).",
-        "about 4/s matches PyGithub's client-side pacing (Github(seconds_between_requests=0.25) by default, per client;"
-        " github_source.py does not set it).",
+        "about 4/s matches the replicator's --github-read-interval (default 0.25 s between GitHub requests, passed"
+        " to PyGithub as seconds_between_requests); lower it to poll more repositories per interval.",
     ]
     return table
 
