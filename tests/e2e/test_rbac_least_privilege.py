@@ -70,9 +70,10 @@ class Installed:
     env: dict[str, str]
 
 
-def render(controller: str) -> list[dict[str, Any]]:
+def render(path: str) -> list[dict[str, Any]]:
+    """``kubectl kustomize manifests/<path>``."""
     out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(REPO_ROOT / "manifests" / controller)],
+        [str(KUBECTL), "kustomize", str(REPO_ROOT / "manifests" / path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,10 +82,14 @@ def render(controller: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
-def install(world: World, admin: client.ApiClient, controller: str) -> Installed:
-    """Apply the rendered manifests as an admin would, and give the ServiceAccount a token."""
-    objects = render(controller)
+def apply(admin: client.ApiClient, objects: list[dict[str, Any]]) -> None:
+    """Create the rendered objects as an admin would (namespaces they live in first)."""
     resources = dynamic.DynamicClient(admin).resources
+    declared = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    core = client.CoreV1Api(admin)
+    existing = {n.metadata.name for n in core.list_namespace().items}
+    for namespace in {o["metadata"].get("namespace") for o in objects} - declared - existing - {None}:
+        core.create_namespace({"metadata": {"name": namespace}})  # e.g. the team namespaces of an overlay
     order = ["Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"]
     for obj in sorted(objects, key=lambda o: order.index(o["kind"]) if o["kind"] in order else len(order)):
         try:
@@ -92,6 +97,16 @@ def install(world: World, admin: client.ApiClient, controller: str) -> Installed
         except ResourceNotFoundError:
             continue  # e.g. the PodDisruptionBudget: not served by the emulator, and no part of RBAC
         api.create(body=obj, namespace=obj["metadata"].get("namespace"))
+
+
+def install(
+    world: World, admin: client.ApiClient, controller: str, objects: list[dict[str, Any]] | None = None
+) -> Installed:
+    """Apply the controller's rendered manifests (unless given, already applied), and give its
+    ServiceAccount a token."""
+    if objects is None:
+        objects = render(controller)
+        apply(admin, objects)
     deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == controller)
     pod = deployment["spec"]["template"]["spec"]
     namespace, account = deployment["metadata"]["namespace"], pod["serviceAccountName"]
@@ -104,7 +119,9 @@ def install(world: World, admin: client.ApiClient, controller: str) -> Installed
         for e in container.get("env") or []
         if "fieldRef" in e.get("valueFrom", {})
     }
-    args = [a for a in container["args"] if a == "--leader-elect" or a.startswith("--leader-election-id=")]
+    args = [
+        a for a in container["args"] if a == "--leader-elect" or a.startswith(("--leader-election-id=", "--namespace="))
+    ]
     return Installed(
         name=controller,
         namespace=namespace,
@@ -269,3 +286,44 @@ def test_each_controller_runs_under_its_own_rbac_and_is_denied_the_others_work(
         rep_api.close()
         router_api.close()
     assert client.AppsV1Api(admin).read_namespaced_deployment(ORIGIN, "default").spec.replicas == 3
+
+
+def test_the_namespaced_install_works_in_its_namespaces_and_nowhere_else(world: World, admin: client.ApiClient) -> None:
+    """``manifests/overlays/namespaced``: Roles in team-a and team-b only, and ``--namespace`` args."""
+    objects = render("overlays/namespaced")
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    apply(admin, objects)
+    installed = {name: install(world, admin, name, objects) for name in CONTROLLERS}
+    for ctl in installed.values():
+        assert "--namespace=team-a" in ctl.args, ctl.args
+        args = ["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0", *ctl.args]
+        env = {**world.env, **ctl.env, "KUBECONFIG": str(ctl.kubeconfig), "POLL_INTERVAL_SECONDS": "0.3"}
+        world.controllers.append(ControllerProcess(ctl.name, args, env=env, log_dir=world.workdir))
+
+    world.namespace = "team-a"
+    repo = world.create_repository(ORIGIN)
+    world.seed_origin(ORIGIN, repository=f"mercari/{ORIGIN}", image="ghcr.io/mercari/echo:1.0")
+    number = world.open_pull_request(repo, "feature-a")
+    clone = f"{ORIGIN}-pr{number}"
+    world.wait_for(
+        ORIGIN,
+        lambda s: clone in s.deployments and clone in s.services and f"service-router--{clone}" in s.route_names,
+        message="PR cloned and routed by the namespaced install",
+    )
+    for ctl in installed.values():
+        refused = [
+            (r.method, r.path, r.status)
+            for r in world.kube.request_log
+            if r.user == ctl.user and r.status in (401, 403)
+        ]
+        assert refused == [], f"{ctl.name} was refused: {refused}\n{world.logs()[-4000:]}"
+
+    # Outside its namespaces each controller can do nothing, not even read.
+    for ctl in installed.values():
+        api = _client_for(ctl)
+        try:
+            _forbidden(client.AppsV1Api(api).list_namespaced_deployment, "default")
+            _forbidden(client.CoreV1Api(api).list_namespaced_service, "default")
+            _forbidden(client.CoreV1Api(api).list_service_for_all_namespaces)
+        finally:
+            api.close()
