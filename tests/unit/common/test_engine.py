@@ -26,11 +26,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
 
 
 @pytest.fixture
-def metrics() -> Metrics:
-    return Metrics("test")
-
-
-@pytest.fixture
 def queue(metrics: Metrics) -> WorkQueue:
     # A long base delay: a rate-limited key never comes back during a test by accident.
     q = WorkQueue("q", ItemExponentialFailureRateLimiter(60.0, 600.0), metrics=metrics)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,6 @@ from controller_common.kube import CONFIGMAPS, KubeClient
 from controller_common.metrics import Metrics
 from controller_common.workqueue import WorkQueue
 
-kube_api = pytest.importorskip("emulators.kube_api")
-
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
@@ -31,20 +28,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.005)
     return condition()
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    server = kube_api.KubeApiServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(server: Any, tmp_path: Path) -> Iterator[KubeClient]:
-    client = KubeClient.from_environment(str(server.write_kubeconfig(tmp_path / "kc")), request_timeout=5)
-    yield client
-    client.close()
 
 
 @pytest.fixture

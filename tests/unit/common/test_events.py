@@ -39,11 +39,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def metrics() -> Metrics:
-    return Metrics("test")
-
-
 def count(metrics: Metrics, result: str) -> float | None:
     return metrics.registry.get_sample_value("test_events_total", {"result": result})
 

@@ -106,11 +106,6 @@ def client() -> FakeClient:
 
 
 @pytest.fixture
-def metrics() -> Metrics:
-    return Metrics("test")
-
-
-@pytest.fixture
 def make(client: FakeClient, metrics: Metrics) -> Iterator[Callable[..., tuple[Informer, Recorder]]]:
     started: list[Informer] = []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,6 @@ import pytest
 from controller_common.informer import Informer
 from controller_common.kube import CONFIGMAPS, KubeClient
 from controller_common.metrics import Metrics
-
-kube_api = pytest.importorskip("emulators.kube_api")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -42,25 +39,6 @@ class Seen:
     def has(self, *expected: tuple[str, str]) -> bool:
         with self.lock:
             return all(e in self.events for e in expected)
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    server = kube_api.KubeApiServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(server: Any, tmp_path: Path) -> Iterator[KubeClient]:
-    client = KubeClient.from_environment(str(server.write_kubeconfig(tmp_path / "kc")), request_timeout=5)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def metrics() -> Metrics:
-    return Metrics("test")
 
 
 @pytest.fixture

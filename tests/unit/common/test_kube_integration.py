@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,21 +10,6 @@ from controller_common import errors, events
 from controller_common.kube import CONFIGMAPS, DEPLOYMENTS, EVENTS, SERVICES, KubeClient, Resource
 
 kube_api = pytest.importorskip("emulators.kube_api")
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    server = kube_api.KubeApiServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(server: Any, tmp_path: Path) -> Iterator[KubeClient]:
-    path = server.write_kubeconfig(tmp_path / "kubeconfig")
-    client = KubeClient.from_environment(str(path), request_timeout=5)
-    yield client
-    client.close()
 
 
 def service(name: str, namespace: str = "default", **labels: str) -> dict[str, Any]:

@@ -91,11 +91,6 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def metrics() -> Metrics:
-    return Metrics("test")
-
-
 def elector(leases: FakeLeases, identity: str, clock: Callable[[], float] | None = None, **kw: Any) -> LeaderElector:
     kw.setdefault("lease_duration", 15.0)
     kw.setdefault("renew_deadline", 10.0)

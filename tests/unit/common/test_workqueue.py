@@ -28,11 +28,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
 
 
 @pytest.fixture
-def metrics() -> Metrics:
-    return Metrics("test")
-
-
-@pytest.fixture
 def queue(metrics: Metrics) -> WorkQueue:
     q = WorkQueue("q", metrics=metrics)
     yield q  # type: ignore[misc]
