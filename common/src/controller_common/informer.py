@@ -36,6 +36,7 @@ import structlog
 from controller_common import errors, objects
 from controller_common import metrics as metrics_mod
 from controller_common.kube import KubeClient, Resource, Watch
+from controller_common.workqueue import exponential_backoff
 
 log = structlog.get_logger(__name__)
 
@@ -216,7 +217,7 @@ class Informer:
         self._log.debug("informer stopped")
 
     def _backoff(self, failures: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (1 << min(failures - 1, 30)))
+        delay = exponential_backoff(failures, initial=self.backoff_base, cap=self.backoff_max)
         return delay * (0.5 + random.random() / 2)  # jitter: informers must not retry in lockstep
 
     def _relist(self) -> None:

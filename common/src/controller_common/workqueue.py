@@ -40,6 +40,17 @@ class RateLimiter(Protocol):
     def num_requeues(self, item: str) -> int: ...
 
 
+def exponential_backoff(failures: int, *, initial: float, cap: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: ``initial`` doubling per failure, capped at ``cap``.
+
+    ``0`` before any failure. For loops that retry a whole pass themselves (an informer's
+    list/watch, the replicator's Pod labeller); reconciles are retried by the queue's rate limiter.
+    """
+    if failures <= 0:
+        return 0.0
+    return float(min(cap, initial * 2 ** min(failures - 1, 30)))
+
+
 class ItemExponentialFailureRateLimiter:
     """``base * 2**failures`` seconds per item, capped at ``max_delay``."""
 

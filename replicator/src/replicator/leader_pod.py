@@ -22,7 +22,8 @@ Guarantees:
   While leading, the state is re-checked every ``resync_seconds`` in case someone changed it.
 - One thread does every write, so "unlabel at start" can never undo "label on leading".
 
-The decisions (:func:`plan_changes`, :func:`label_patch`, :func:`backoff_seconds`) are pure; the
+The decisions (:func:`plan_changes`, :func:`label_patch`, and the shared
+:func:`~controller_common.workqueue.exponential_backoff`) are pure; the
 :class:`WebhookReceiverLabel` thread only observes, plans and patches.
 """
 
@@ -38,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from controller_common import contract, errors, objects
 from controller_common.kube import PODS, KubeClient
+from controller_common.workqueue import exponential_backoff
 
 log = structlog.get_logger(__name__)
 
@@ -90,13 +92,6 @@ def plan_changes(*, own_pod: str, leading: bool, labelled: Iterable[str] | None)
 def label_patch(labelled: bool) -> dict[str, Any]:
     """A JSON merge patch (RFC 7386) that sets the label, or removes it (``null``); idempotent."""
     return {"metadata": {"labels": {contract.WEBHOOK_RECEIVER_LABEL: LABEL_VALUE if labelled else None}}}
-
-
-def backoff_seconds(failures: int, *, initial: float = 0.5, cap: float = 30.0) -> float:
-    """Seconds to wait after ``failures`` consecutive failed passes: doubling from ``initial``, capped."""
-    if failures <= 0:
-        return 0.0
-    return float(min(cap, initial * 2 ** min(failures - 1, 30)))
 
 
 def label_failures_counter(registry: CollectorRegistry, prefix: str) -> Counter:
@@ -191,7 +186,7 @@ class WebhookReceiverLabel:
                 delay: float | None = self.resync_seconds if leading else None
             else:
                 failures += 1
-                delay = backoff_seconds(failures, initial=self.initial_backoff, cap=self.max_backoff)
+                delay = exponential_backoff(failures, initial=self.initial_backoff, cap=self.max_backoff)
             self._wake.wait(delay)
 
     def _converge(self, leading: bool) -> bool:

@@ -15,6 +15,7 @@ from controller_common.workqueue import (
     MaxOfRateLimiter,
     WorkQueue,
     default_rate_limiter,
+    exponential_backoff,
 )
 
 
@@ -113,6 +114,21 @@ def test_item_exponential_backoff(failures: int, expected: float) -> None:
         limiter.when("k")
     assert limiter.when("k") == pytest.approx(expected)
     assert limiter.num_requeues("k") == failures + 1
+
+
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [
+        pytest.param(0, 0.0, id="none"),
+        pytest.param(1, 0.5, id="first"),
+        pytest.param(2, 1.0, id="doubles"),
+        pytest.param(4, 4.0, id="doubles-again"),
+        pytest.param(7, 30.0, id="capped"),
+        pytest.param(10_000, 30.0, id="capped-without-overflow"),
+    ],
+)
+def test_backoff_doubles_and_is_capped(failures: int, seconds: float) -> None:
+    assert exponential_backoff(failures, initial=0.5, cap=30.0) == seconds
 
 
 def test_item_backoff_is_per_key_and_forget_resets() -> None:

@@ -19,7 +19,6 @@ from replicator.leader_pod import (
     LabelChange,
     PodRef,
     WebhookReceiverLabel,
-    backoff_seconds,
     label_failures_counter,
     label_patch,
     plan_changes,
@@ -61,21 +60,6 @@ def test_plan_puts_the_label_on_exactly_the_leaders_pod(
 def test_label_patch_is_a_merge_patch_of_the_one_label(labelled: bool, value: str | None) -> None:
     assert label_patch(labelled) == {"metadata": {"labels": {KEY: value}}}
     assert f"{KEY}=true" == SELECTOR
-
-
-@pytest.mark.parametrize(
-    ("failures", "seconds"),
-    [
-        pytest.param(0, 0.0, id="none"),
-        pytest.param(1, 0.5, id="first"),
-        pytest.param(2, 1.0, id="doubles"),
-        pytest.param(4, 4.0, id="doubles-again"),
-        pytest.param(7, 30.0, id="capped"),
-        pytest.param(10_000, 30.0, id="capped-without-overflow"),
-    ],
-)
-def test_backoff_doubles_and_is_capped(failures: int, seconds: float) -> None:
-    assert backoff_seconds(failures, initial=0.5, cap=30.0) == seconds
 
 
 @pytest.mark.parametrize(
