@@ -116,15 +116,12 @@ def run(settings: Settings) -> int:
         enqueue=queue.add,
     )
 
-    def record(involved: dict[str, Any], **kwargs: Any) -> None:
-        events.record_event(client, involved=involved, component="replicator", **kwargs)
-
     reconciler = CloneReconciler(
         client=client,
         deployments=deployments,
         services=services,
         poller=poller,
-        record_event=record,
+        record_event=events.recorder_for(client, "replicator"),
         metrics=domain,
         dry_run=process.dry_run,
     )
