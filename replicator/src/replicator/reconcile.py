@@ -88,10 +88,9 @@ class CloneReconciler:
     def __call__(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         origin = self.deployments.get(key)
+        services = self.services.list_namespace(namespace)
         existing = [
-            obj
-            for obj in [*self.deployments.list_namespace(namespace), *self.services.list_namespace(namespace)]
-            if is_managed_clone(obj, name)
+            obj for obj in [*self.deployments.list_namespace(namespace), *services] if is_managed_clone(obj, name)
         ]
         if origin is None or not is_opted_in(origin) or objects.is_being_deleted(origin):
             # The origin or its opt-in is gone: its clones must go, even those of a previous run.
@@ -126,7 +125,6 @@ class CloneReconciler:
         )
         skipped = tuple(sorted((*selection.skipped, *gated.skipped), key=lambda s: s.number))
         self._report_skips(origin, skipped, gated.held)
-        services = self.services.list_namespace(namespace)
         clone_uids = {
             objects.name(d): objects.uid(d) or "" for d in existing if d.get("kind") == "Deployment" and objects.uid(d)
         }
