@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller_common import contract
+from controller_common import contract, objects
 
 ObjectKey = tuple[str, str, str]
 """``(kind, namespace, name)``."""
@@ -68,21 +68,13 @@ def object_key(obj: Mapping[str, Any]) -> ObjectKey:
     return (str(kind), str(metadata.get("namespace") or ""), str(metadata.get("name")))
 
 
-def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("annotations") or {}
-
-
 def is_managed_clone(obj: Mapping[str, Any], origin_name: str) -> bool:
     """The object was made by the replicator as a clone of the origin named ``origin_name``."""
-    labels = _labels(obj)
-    return (
+    labels = objects.labels(obj)
+    return bool(
         labels.get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER
         and labels.get(contract.ORIGIN_LABEL) == contract.label_value(origin_name)
-        and _annotations(obj).get(contract.CLONE_ORIGIN_ANNOTATION, origin_name) == origin_name
+        and objects.annotations(obj).get(contract.CLONE_ORIGIN_ANNOTATION, origin_name) == origin_name
     )
 
 
@@ -92,10 +84,10 @@ def origin_name_of(obj: Mapping[str, Any]) -> str | None:
     Read from ``CLONE_ORIGIN_ANNOTATION`` (the full name); the origin label is only a fallback
     because it is hashed when the name exceeds 63 characters.
     """
-    labels = _labels(obj)
+    labels = objects.labels(obj)
     if labels.get(contract.MANAGED_BY_LABEL) != contract.REPLICATOR_MANAGER:
         return None
-    name = _annotations(obj).get(contract.CLONE_ORIGIN_ANNOTATION) or labels.get(contract.ORIGIN_LABEL)
+    name = objects.annotations(obj).get(contract.CLONE_ORIGIN_ANNOTATION) or labels.get(contract.ORIGIN_LABEL)
     return str(name) if name else None
 
 
@@ -126,9 +118,9 @@ def _images(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _owned_fields_drifted(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> bool:
-    if not _subset(_labels(desired), _labels(existing)):
+    if not _subset(objects.labels(desired), objects.labels(existing)):
         return True
-    if not _subset(_annotations(desired), _annotations(existing)):
+    if not _subset(objects.annotations(desired), objects.annotations(existing)):
         return True
     desired_owners = {r.get("uid") for r in (desired.get("metadata") or {}).get("ownerReferences") or []}
     existing_owners = {r.get("uid") for r in (existing.get("metadata") or {}).get("ownerReferences") or []}
@@ -194,15 +186,15 @@ def plan(desired: Iterable[Mapping[str, Any]], existing: Iterable[Mapping[str, A
         if current is None:
             creates.append(obj)
         elif not is_managed_clone(current, origin_name):
-            labels = _labels(current)
+            labels = objects.labels(current)
             if labels.get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER:
                 reason = f"already a clone of origin {labels.get(contract.ORIGIN_LABEL)!r}"
             else:
                 reason = "exists and is not managed by the replicator"
             conflicts.append(Conflict(key, reason))
-        elif (current.get("metadata") or {}).get("deletionTimestamp"):
+        elif objects.is_being_deleted(current):
             pending.append(key)
-        elif _annotations(current).get(contract.CLONE_SPEC_HASH_ANNOTATION) != _annotations(obj).get(
+        elif objects.annotations(current).get(contract.CLONE_SPEC_HASH_ANNOTATION) != objects.annotations(obj).get(
             contract.CLONE_SPEC_HASH_ANNOTATION
         ) or _owned_fields_drifted(obj, current):
             updates.append(_update_object(obj, current))
@@ -210,9 +202,7 @@ def plan(desired: Iterable[Mapping[str, Any]], existing: Iterable[Mapping[str, A
     deletes = [
         dict(obj)
         for key, obj in existing_by_key.items()
-        if key not in wanted
-        and is_managed_clone(obj, origin_name)
-        and not (obj.get("metadata") or {}).get("deletionTimestamp")
+        if key not in wanted and is_managed_clone(obj, origin_name) and not objects.is_being_deleted(obj)
     ]
     return Plan(
         creates=tuple(sorted(creates, key=_order)),
