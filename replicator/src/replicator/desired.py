@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller_common import contract
+from controller_common import contract, objects
 from replicator.image import is_pinned, render_image
 from replicator.isolation import (
     CloneError,
@@ -98,7 +98,7 @@ def _ownership_labels(origin_name: str, pr_number: int, clone: str) -> dict[str,
 
 
 def _object_labels(source: Mapping[str, Any], ownership: Mapping[str, str]) -> dict[str, str]:
-    labels = {k: v for k, v in (_meta(source).get("labels") or {}).items() if k not in FOREIGN_OWNERSHIP_LABELS}
+    labels = {k: v for k, v in objects.labels(source).items() if k not in FOREIGN_OWNERSHIP_LABELS}
     labels.update(ownership)
     return labels
 
@@ -308,14 +308,14 @@ def deployed_pull_requests(existing: Iterable[Mapping[str, Any]], origin_name: s
     """
     result: dict[int, PullRequest] = {}
     for obj in existing:
-        labels = _meta(obj).get("labels") or {}
+        labels = objects.labels(obj)
         if (
             obj.get("kind") != "Deployment"
             or labels.get(contract.MANAGED_BY_LABEL) != contract.REPLICATOR_MANAGER
             or labels.get(contract.ORIGIN_LABEL) != contract.label_value(origin_name)
         ):
             continue
-        sha = (_meta(obj).get("annotations") or {}).get(contract.CLONE_HEAD_SHA_ANNOTATION)
+        sha = objects.annotations(obj).get(contract.CLONE_HEAD_SHA_ANNOTATION)
         try:
             number = int(labels.get(contract.PULL_REQUEST_LABEL, ""))
         except ValueError:

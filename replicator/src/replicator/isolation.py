@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from controller_common import contract
+from controller_common import contract, objects
 
 VERSION_LABEL = "version"
 PRESERVED_LABELS = ("app", "app.kubernetes.io/name")
@@ -45,12 +45,7 @@ def pod_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
 
 
 def is_replicator_managed(obj: Mapping[str, Any]) -> bool:
-    return bool((_meta(obj).get("labels") or {}).get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER)
-
-
-def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
-    """A Service's equality selector matches ``labels`` (an empty selector selects nothing)."""
-    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+    return bool(objects.labels(obj).get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER)
 
 
 def _namespace_services(origin: Mapping[str, Any], services: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -66,7 +61,7 @@ def origin_services(origin: Mapping[str, Any], services: Iterable[Mapping[str, A
         s
         for s in _namespace_services(origin, services)
         if (s.get("spec") or {}).get("type") != "ExternalName"
-        and selects((s.get("spec") or {}).get("selector"), labels)
+        and objects.selector_matches_labels((s.get("spec") or {}).get("selector"), labels)
     ]
     return sorted(chosen, key=lambda s: str(_meta(s).get("name")))
 
@@ -110,7 +105,7 @@ def clone_pod_labels(
     labels[contract.PULL_REQUEST_LABEL] = str(pr_number)
     labels[contract.CLONE_LABEL] = clone
     for service in namespace_services:
-        if selects((service.get("spec") or {}).get("selector"), labels):
+        if objects.selector_matches_labels((service.get("spec") or {}).get("selector"), labels):
             raise CloneError(
                 f"Service {_meta(service).get('name')} would select the pods of clone {clone} "
                 f"(its selector uses labels the replicator sets); change that Service's selector"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from controller_common import contract
+from controller_common import contract, objects
 from replicator.image import split_image, validate_template
 from replicator.repository import Repository, parse_repository
 
@@ -93,12 +93,9 @@ class OriginConfig:
 
 def is_opted_in(deployment: Mapping[str, Any]) -> bool:
     """An origin carries a non-empty repository annotation and is not itself one of our clones."""
-    metadata = deployment.get("metadata") or {}
-    annotations = metadata.get("annotations") or {}
-    labels = metadata.get("labels") or {}
-    if labels.get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER:
+    if objects.labels(deployment).get(contract.MANAGED_BY_LABEL) == contract.REPLICATOR_MANAGER:
         return False
-    return bool(str(annotations.get(contract.REPOSITORY_ANNOTATION) or "").strip())
+    return bool(str(objects.annotations(deployment).get(contract.REPOSITORY_ANNOTATION) or "").strip())
 
 
 def parse_duration(text: str) -> timedelta:
@@ -212,7 +209,7 @@ def _check_unknown_keys(annotations: Mapping[str, Any]) -> None:
 
 def parse_origin_config(deployment: Mapping[str, Any]) -> OriginConfig:
     """Parse and validate an opted-in origin's annotations; :class:`AnnotationError` on the first problem."""
-    annotations: Mapping[str, Any] = (deployment.get("metadata") or {}).get("annotations") or {}
+    annotations: Mapping[str, Any] = objects.annotations(deployment)
     _check_unknown_keys(annotations)
 
     def raw(key: str) -> str | None:

@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 
 from controller_common import contract
+from controller_common.objects import selector_matches_labels
 from replicator.desired import (
     clone_deployment,
     clone_services,
@@ -24,7 +25,6 @@ from replicator.isolation import (
     label_selector_matches,
     origin_services,
     rewritten_keys,
-    selects,
 )
 from replicator.origin_config import OriginConfig, is_opted_in, parse_origin_config
 from replicator.pull_request import PullRequest
@@ -77,17 +77,21 @@ def test_no_origin_service_selects_a_clone_pod_and_each_clone_service_only_its_c
     clone_pods = {c.deployment["metadata"]["name"]: pod_labels(c.deployment) for c in clones}
     origin_pods = pod_labels(origin())
     for service in services:
-        assert not any(selects(service["spec"].get("selector"), labels) for labels in clone_pods.values()), service[
-            "metadata"
-        ]["name"]
+        assert not any(
+            selector_matches_labels(service["spec"].get("selector"), labels) for labels in clone_pods.values()
+        ), service["metadata"]["name"]
     for clone in clones:
         for service in clone.services:
-            matched = [name for name, labels in clone_pods.items() if selects(service["spec"]["selector"], labels)]
+            matched = [
+                name
+                for name, labels in clone_pods.items()
+                if selector_matches_labels(service["spec"]["selector"], labels)
+            ]
             assert matched == [clone.deployment["metadata"]["name"]]
-            assert not selects(service["spec"]["selector"], origin_pods)
+            assert not selector_matches_labels(service["spec"]["selector"], origin_pods)
         deployment_selector = clone.deployment["spec"]["selector"]["matchLabels"]
-        assert selects(deployment_selector, pod_labels(clone.deployment))
-        assert not selects(deployment_selector, origin_pods)
+        assert selector_matches_labels(deployment_selector, pod_labels(clone.deployment))
+        assert not selector_matches_labels(deployment_selector, origin_pods)
 
 
 def test_label_rewrite_rule(origin: Origin, services: list[dict[str, Any]]) -> None:
@@ -383,8 +387,8 @@ def test_every_possible_origin_service_misses_the_clone(origin: Origin, selector
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"selector": selector}}
     deployment = origin()
     clone = clone_deployment(deployment, pr(), parse_origin_config(deployment), services=[service])
-    assert selects(selector, pod_labels(deployment))
-    assert not selects(selector, pod_labels(clone))
+    assert selector_matches_labels(selector, pod_labels(deployment))
+    assert not selector_matches_labels(selector, pod_labels(clone))
 
 
 def test_our_own_clone_services_do_not_change_the_rewrite(origin: Origin, services: list[dict[str, Any]]) -> None:
@@ -421,4 +425,4 @@ def test_rewritten_keys(origin: Origin, selectors: list[dict[str, str]], rewritt
     origin_labels = pod_labels(deployment)
     changed = {k for k in origin_labels if labels[k] != origin_labels[k]} - {"version"}
     assert changed == rewritten
-    assert not any(selects(sel, labels) for sel in selectors)
+    assert not any(selector_matches_labels(sel, labels) for sel in selectors)
