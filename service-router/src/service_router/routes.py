@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from controller_common import objects
 from controller_common.contract import (
     GATEWAY_OPT_IN_ANNOTATION,
     MANAGED_BY_LABEL,
@@ -80,20 +81,8 @@ class VirtualServicePlan:
 # --- small predicates -----------------------------------------------------------------------
 
 
-def _meta(obj: dict[str, Any]) -> dict[str, Any]:
-    return obj.get("metadata") or {}
-
-
-def _name(obj: dict[str, Any]) -> str:
-    return str(_meta(obj).get("name", ""))
-
-
-def _namespace(obj: dict[str, Any], default: str = "") -> str:
-    return str(_meta(obj).get("namespace") or default)
-
-
 def _annotation(obj: dict[str, Any], key: str) -> str:
-    return str((_meta(obj).get("annotations") or {}).get(key, ""))
+    return str(objects.annotations(obj).get(key, ""))
 
 
 def is_opted_out(virtual_service: dict[str, Any]) -> bool:
@@ -112,13 +101,12 @@ def serves_mesh(virtual_service: dict[str, Any]) -> bool:
 
 def is_owned(virtual_service: dict[str, Any]) -> bool:
     """Whether the router created this VirtualService (and may therefore delete it)."""
-    labels = _meta(virtual_service).get("labels") or {}
-    return bool(labels.get(MANAGED_BY_LABEL) == SERVICE_ROUTER_MANAGER)
+    return bool(objects.labels(virtual_service).get(MANAGED_BY_LABEL) == SERVICE_ROUTER_MANAGER)
 
 
 def serves_host(virtual_service: dict[str, Any], *, service: str, namespace: str) -> bool:
     """Whether one of the VirtualService's hosts names ``service.namespace`` (no wildcards)."""
-    vs_namespace = _namespace(virtual_service, namespace)
+    vs_namespace = objects.namespace(virtual_service) or namespace
     hosts = (virtual_service.get("spec") or {}).get("hosts") or []
     return any(refers_to(str(h), service=service, namespace=namespace, context_namespace=vs_namespace) for h in hosts)
 
@@ -128,13 +116,8 @@ def serves_host(virtual_service: dict[str, Any], *, service: str, namespace: str
 
 def _age_key(virtual_service: dict[str, Any]) -> tuple[str, str, str]:
     # RFC 3339 timestamps in UTC ("...Z") sort chronologically as strings; a missing one sorts last.
-    stamp = str(_meta(virtual_service).get("creationTimestamp") or "\uffff")
-    return (stamp, _namespace(virtual_service), _name(virtual_service))
-
-
-def _label(virtual_service: dict[str, Any]) -> str:
-    ns = _namespace(virtual_service)
-    return f"{ns}/{_name(virtual_service)}" if ns else _name(virtual_service)
+    stamp = str((virtual_service.get("metadata") or {}).get("creationTimestamp") or "\uffff")
+    return (stamp, objects.namespace(virtual_service) or "", objects.name(virtual_service))
 
 
 def select_virtual_service(
@@ -157,12 +140,13 @@ def select_virtual_service(
         if not serves_host(vs, service=origin_service, namespace=namespace):
             continue
         if is_opted_out(vs):
-            warnings.append(f"VirtualService {_label(vs)} opted out ({VIRTUAL_SERVICE_OPT_OUT_ANNOTATION})")
+            warnings.append(f"VirtualService {objects.object_key(vs)} opted out ({VIRTUAL_SERVICE_OPT_OUT_ANNOTATION})")
             continue
         if not serves_mesh(vs):
             if not is_gateway_opted_in(vs):
                 warnings.append(
-                    f"gateway VirtualService {_label(vs)} without opt-in ({GATEWAY_OPT_IN_ANNOTATION}): ignored"
+                    f"gateway VirtualService {objects.object_key(vs)} without opt-in "
+                    f"({GATEWAY_OPT_IN_ANNOTATION}): ignored"
                 )
             continue
         candidates.append(vs)
@@ -173,7 +157,7 @@ def select_virtual_service(
     if ignored:
         warnings.append(
             f"{len(candidates)} VirtualServices serve {origin_service}.{namespace}: "
-            f"picked {_label(picked)}, ignored {', '.join(_label(vs) for vs in ignored)}"
+            f"picked {objects.object_key(picked)}, ignored {', '.join(objects.object_key(vs) for vs in ignored)}"
         )
     return picked, tuple(warnings)
 
@@ -201,7 +185,7 @@ def default_route(*, origin_service: str, namespace: str, origin_ports: Sequence
 
 
 def _new_name(virtual_services: Sequence[dict[str, Any]], *, origin_service: str, namespace: str) -> str:
-    taken = {_name(vs) for vs in virtual_services if _namespace(vs, namespace) == namespace}
+    taken = {objects.name(vs) for vs in virtual_services if (objects.namespace(vs) or namespace) == namespace}
     names = [origin_service, f"{origin_service}-{SERVICE_ROUTER_MANAGER}"]
     names += (f"{origin_service}-{SERVICE_ROUTER_MANAGER}-{i}" for i in range(2, len(taken) + 3))
     return next(name for name in names if name not in taken)
@@ -267,7 +251,7 @@ def plan_virtual_service(
             routed_clones(http, header=header),
         )
 
-    vs_namespace = _namespace(observed, namespace)
+    vs_namespace = objects.namespace(observed) or namespace
     current = list((observed.get("spec") or {}).get("http") or [])
     owned = is_owned(observed)
     base = current
@@ -287,13 +271,16 @@ def plan_virtual_service(
     if relevant and not managed:
         warnings = (
             *warnings,
-            f"VirtualService {_label(observed)} has no http route to {origin_service}.{namespace} to clone",
+            f"VirtualService {objects.object_key(observed)} has no http route to {origin_service}.{namespace} to clone",
         )
     if not relevant and owned:
         if all(r.get("name") == DEFAULT_ROUTE_NAME for r in http):
             return VirtualServicePlan("delete", observed, (), warnings)
         # Someone added routes of their own to our VirtualService: it is theirs too now.
-        warnings = (*warnings, f"VirtualService {_label(observed)} kept: it has routes the router did not write")
+        warnings = (
+            *warnings,
+            f"VirtualService {objects.object_key(observed)} kept: it has routes the router did not write",
+        )
     return _update_or_none(observed, current, http, header=header, warnings=warnings)
 
 
@@ -338,7 +325,7 @@ def plan_gateway_virtual_services(
     for observed in sorted(virtual_services, key=_age_key):
         if serves_mesh(observed) or not is_gateway_opted_in(observed) or is_opted_out(observed):
             continue
-        vs_namespace = _namespace(observed, namespace)
+        vs_namespace = objects.namespace(observed) or namespace
         current = list((observed.get("spec") or {}).get("http") or [])
         if not any(
             belongs_to(r, header=header)
