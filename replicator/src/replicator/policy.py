@@ -62,6 +62,11 @@ def last_activity(pr: PullRequest) -> datetime | None:
     return pr.last_commit_at or pr.updated_at
 
 
+def is_kept(pr: PullRequest, config: OriginConfig) -> bool:
+    """The pull request carries the origin's keep label: idle expiry never removes its environment."""
+    return config.keep_label is not None and config.keep_label.casefold() in _folded(pr.labels)
+
+
 def _reason(pr: PullRequest, config: OriginConfig, *, now: datetime) -> SkipReason | None:
     labels = _folded(pr.labels)
     if not pr.is_open:
@@ -76,8 +81,7 @@ def _reason(pr: PullRequest, config: OriginConfig, *, now: datetime) -> SkipReas
         return SkipReason.EXCLUDED_LABEL
     if config.required_labels and not labels & _folded(config.required_labels):
         return SkipReason.MISSING_REQUIRED_LABEL
-    kept = config.keep_label is not None and config.keep_label.casefold() in labels
-    if config.idle_expiry is not None and not kept:
+    if config.idle_expiry is not None and not is_kept(pr, config):
         active = last_activity(pr)
         if active is not None and now - active > config.idle_expiry:
             return SkipReason.IDLE

@@ -28,7 +28,15 @@ from replicator.isolation import CloneError, origin_services
 from replicator.metrics import ReplicatorMetrics
 from replicator.origin_config import AnnotationError, OriginConfig, is_opted_in, parse_origin_config
 from replicator.plan import Plan, is_managed_clone, origin_name_of, plan
-from replicator.policy import Hold, Skip, SkipReason, apply_image_gate, last_activity, select_pull_requests
+from replicator.policy import (
+    Hold,
+    Skip,
+    SkipReason,
+    apply_image_gate,
+    is_kept,
+    last_activity,
+    select_pull_requests,
+)
 from replicator.pull_request import PullRequest
 from replicator.repository_poller import RepositoryPoller, RepositoryState
 
@@ -56,11 +64,10 @@ def next_expiry(prs: Iterable[PullRequest], config: OriginConfig, *, now: dateti
     """Seconds until the first selected environment goes idle (so it is removed on time), else None."""
     if config.idle_expiry is None:
         return None
-    keep = config.keep_label.casefold() if config.keep_label else None
     waits = []
     for pr in prs:
         active = last_activity(pr)
-        if active is None or (keep is not None and keep in {label.casefold() for label in pr.labels}):
+        if active is None or is_kept(pr, config):
             continue
         waits.append((active + config.idle_expiry - now).total_seconds())
     return max(1.0, min(waits) + 1.0) if waits else None
