@@ -60,6 +60,11 @@ class InformerGroup:
         for informer in self._informers:
             informer.on_change(handler)
 
+    def on_update(self, handler: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+        """``handler(old, new)`` for changes only: for keys that depend on what an object *was*."""
+        for informer in self._informers:
+            informer.add_handler(on_update=handler)
+
     def has_synced(self) -> bool:
         return all(informer.has_synced() for informer in self._informers)
 

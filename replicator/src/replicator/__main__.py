@@ -144,19 +144,19 @@ def run(settings: Settings) -> int:
         if key and feedback_queue is not None:
             feedback_queue.add(key)
 
-    # Origins whose clones we have seen: when one loses its opt-in annotation, the change must
-    # reach reconcile at once (not at the next resync) so its clones go.
-    origins_with_clones: set[str] = set()
-
     def on_deployment(_event: str, deployment: dict[str, Any]) -> None:
-        key = objects.object_key(deployment)
-        if is_opted_in(deployment) or key in origins_with_clones:
-            queue.add(key)
+        if is_opted_in(deployment):
+            queue.add(objects.object_key(deployment))
         origin_key = origin_key_of_clone(deployment)
         if origin_key:
-            origins_with_clones.add(origin_key)
             queue.add(origin_key)
             on_clone(deployment)
+
+    def on_opt_out(old: dict[str, Any], new: dict[str, Any]) -> None:
+        # An origin that just lost its opt-in must be reconciled now (its clones go), not at the
+        # next resync; after a restart its clones' own events enqueue it instead.
+        if is_opted_in(old) and not is_opted_in(new):
+            queue.add(objects.object_key(new))
 
     def on_service(_event: str, service: dict[str, Any]) -> None:
         namespace = objects.namespace(service) or ""
@@ -170,6 +170,7 @@ def run(settings: Settings) -> int:
                 queue.add(objects.object_key(deployment))
 
     deployments.on_change(on_deployment)
+    deployments.on_update(on_opt_out)
     services.on_change(on_service)
     manager.add_controller(Controller("replicator", reconcile=reconciler, queue=queue, workers=process.workers))
     manager.add_runnable("repository-poller", poller.run)
