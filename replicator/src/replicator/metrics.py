@@ -27,6 +27,7 @@ class ReplicatorMetrics:
     policy_skips: Gauge
     origin_errors: Counter
     clone_writes: Counter
+    write_conflicts: Counter
 
     @classmethod
     def create(cls, library: Metrics) -> ReplicatorMetrics:
@@ -76,6 +77,13 @@ class ReplicatorMetrics:
             clone_writes=Counter(
                 f"{PREFIX}_clone_writes_total",
                 "Writes to clone objects per kind and action (create, update, delete).",
+                ["kind", "action"],
+                registry=r,
+            ),
+            write_conflicts=Counter(
+                f"{PREFIX}_write_conflicts_total",
+                "Clone writes answered 409 (AlreadyExists: the cache had not caught up; Conflict: a stale "
+                "resourceVersion); the origin is re-read from the cache and reconciled again, not an error.",
                 ["kind", "action"],
                 registry=r,
             ),

@@ -280,12 +280,20 @@ class CloneReconciler:
     def _reporting_failure(self, origin: dict[str, Any] | None, obj: dict[str, Any], action: str) -> Iterator[None]:
         """A failed write is told on the origin (Warning Event, metric) and re-raised for the queue's backoff.
 
-        Stale writes (409) and vanished objects (404 on delete) are normal races, not failures.
+        Stale writes and creates of names that exist (409) are races with our own cache: they are
+        counted and requeued quietly. Vanished objects (404 on delete) are normal, not failures.
         """
         try:
             yield
+        except (errors.AlreadyExists, errors.Conflict) as exc:
+            # The informer cache is behind the server: a create finds the clone already there, an
+            # update carries a stale resourceVersion. Not a failure: re-read the cache and plan again
+            # (the plan reports a name held by someone else as a CloneConflict then).
+            self.metrics.write_conflicts.labels(kind=obj["kind"], action=action).inc()
+            log.info("clone write raced the cache, retrying", action=action, kind=obj["kind"], name=objects.name(obj))
+            raise errors.TransientError(f"{action} {obj['kind']} {objects.name(obj)}: {exc.reason}") from exc
         except errors.ApiError as exc:
-            if isinstance(exc, errors.Conflict | errors.NotFound):
+            if isinstance(exc, errors.NotFound):
                 raise
             self.metrics.origin_errors.labels(reason="write").inc()
             log.warning("clone write failed", action=action, kind=obj["kind"], name=objects.name(obj), error=str(exc))

@@ -331,3 +331,31 @@ def test_each_policy_annotation_decides_the_clones(
     assert set(h.clones()) == {f"echo-pr{n}" for n in cloned}
     if skip is not None:
         assert any(skip in message for reason, message, _ in h.events if reason == "PullRequestsSkipped")
+
+
+@pytest.mark.parametrize(
+    ("write", "error"),
+    [
+        ("create Deployment/echo-pr1", errors.AlreadyExists('deployments.apps "echo-pr1" already exists')),
+        ("create Service/echo-pr1", errors.AlreadyExists('services "echo-pr1" already exists')),
+        ("update Deployment/echo-pr1", errors.Conflict("the object has been modified")),
+    ],
+)
+def test_a_write_racing_the_cache_is_a_quiet_requeue_counted_as_a_conflict(
+    harness: Callable[..., Harness], write: str, error: errors.ApiError
+) -> None:
+    h = harness(Listing((pr(1),), changed=True))
+    if write.startswith("update"):
+        h.run()  # the clone exists; the next commit makes the reconcile update it
+        h.lister.answer = Listing((pr(1, sha="f" * 40),), changed=True)
+        h.events.clear()
+    h.cluster.fail[write] = error
+    with pytest.raises(errors.TransientError):
+        h.run()
+    assert "CloneFailed" not in h.reasons()
+    verb, kind = write.split(" ")[0], write.split(" ")[1].split("/")[0]
+    assert h.reconcile.metrics.write_conflicts.labels(kind=kind, action=verb)._value.get() == 1
+    assert h.reconcile.metrics.origin_errors.labels(reason="write")._value.get() == 0
+    del h.cluster.fail[write]  # the cache caught up: the retry converges
+    h.run()
+    assert h.clones() == {"echo-pr1": "f" * 40 if verb == "update" else f"{1:040d}"}
