@@ -72,3 +72,47 @@ class ControllerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class ConnectionRecorder:
+    """A TCP port on loopback that records every connection made to it: what a host we must never
+    contact (an attacker's, named in an annotation) would see. ``received`` holds the first bytes
+    of each connection (a TLS ClientHello, an HTTP request line, or nothing)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(8)
+        self._server.settimeout(0.2)
+        self.port: int = self._server.getsockname()[1]
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="connection-recorder", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    self.received.append(conn.recv(4096))
+                except OSError:
+                    self.received.append(b"")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._server.close()
+
+    def __enter__(self) -> ConnectionRecorder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

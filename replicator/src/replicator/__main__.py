@@ -20,58 +20,27 @@ from typing import Any
 
 import structlog
 
-from controller_common import contract, events, metrics, objects
+from controller_common import events, metrics, objects
 from controller_common.engine import Controller
 from controller_common.health import parse_bind_address
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient
 from controller_common.logging import configure_logging
-from controller_common.manager import InformerGroup, Manager
+from controller_common.manager import Manager
 from controller_common.workqueue import WorkQueue
 from replicator import __version__
 from replicator.feedback import FeedbackReconciler, feedback_key_of_clone
 from replicator.github_source import AppCredentials, GitHubSource
 from replicator.leader_pod import PodRef, WebhookReceiverLabel, label_failures_counter
 from replicator.metrics import PREFIX, ReplicatorMetrics
-from replicator.origin_config import AnnotationError, is_opted_in, parse_origin_config
+from replicator.origin_config import is_opted_in
+from replicator.origin_index import origins_by_repository, requirements_by_repository
 from replicator.reconcile import CloneReconciler, origin_key_of_clone
-from replicator.repository import GITHUB_COM, Repository, parse_repository
-from replicator.repository_poller import RepositoryPoller, Requirements
+from replicator.repository import GITHUB_COM
+from replicator.repository_poller import RepositoryPoller
 from replicator.settings import Settings, parse_settings
 from replicator.webhook import WebhookServer
 
 log = structlog.get_logger("replicator")
-
-
-def requirements_by_repository(deployments: InformerGroup) -> Mapping[Repository, Requirements]:
-    """What the origins of each repository need fetched beyond the list: commit dates, image gates."""
-    result: dict[Repository, Requirements] = {}
-    for deployment in deployments.list():
-        if not is_opted_in(deployment):
-            continue
-        try:
-            config = parse_origin_config(deployment)
-        except AnnotationError:
-            continue
-        had = result.get(config.repository, Requirements())
-        result[config.repository] = Requirements(
-            commit_dates=had.commit_dates or config.idle_expiry is not None,
-            gates=had.gates | ({config.image_gate} if config.image_gate else set()),
-        )
-    return result
-
-
-def origins_by_repository(deployments: InformerGroup) -> Mapping[Repository, Sequence[str]]:
-    """Which origins name which repository; an unparsable annotation is left to reconcile to report."""
-    result: dict[Repository, list[str]] = {}
-    for deployment in deployments.list():
-        if not is_opted_in(deployment):
-            continue
-        try:
-            repository = parse_repository(objects.annotations(deployment)[contract.REPOSITORY_ANNOTATION])
-        except ValueError:
-            continue
-        result.setdefault(repository, []).append(objects.object_key(deployment))
-    return result
 
 
 def run(settings: Settings) -> int:
@@ -111,8 +80,8 @@ def run(settings: Settings) -> int:
     poller = RepositoryPoller(
         source=github,
         interval=settings.poll_interval_seconds,
-        origins_by_repository=lambda: origins_by_repository(deployments),
-        requirements=lambda: requirements_by_repository(deployments),
+        origins_by_repository=lambda: origins_by_repository(deployments.list(), github.hosts),
+        requirements=lambda: requirements_by_repository(deployments.list(), github.hosts),
         enqueue=queue.add,
     )
 
@@ -121,6 +90,7 @@ def run(settings: Settings) -> int:
         deployments=deployments,
         services=services,
         poller=poller,
+        hosts=github.hosts,
         record_event=events.recorder_for(client, "replicator"),
         metrics=domain,
         dry_run=process.dry_run,

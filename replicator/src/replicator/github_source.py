@@ -9,9 +9,9 @@ through its requester (the same HTTP session, auth and base URL) and pages are f
 :class:`RateLimited` with the time to wait, never a hot retry.
 
 Credentials: a token, or a GitHub App (app id + private key) whose installation is looked up once
-per repository owner and whose installation tokens PyGithub refreshes before they expire. Each
-repository host has its REST base URL: ``--github-api-url`` for github.com, ``https://<host>/api/v3``
-for an Enterprise host unless mapped explicitly.
+per repository owner and whose installation tokens PyGithub refreshes before they expire. They go
+only to the hosts the flags configured (:mod:`replicator.github_hosts`): a repository on any other
+host raises :class:`UntrustedHost` before a client, a connection or a credential exists for it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 from github import Auth, Github, GithubException, GithubIntegration
 
+from replicator.github_hosts import GitHubHosts
 from replicator.pull_request import PullRequest, parse_timestamp, pull_request_from_api
 from replicator.repository import Repository
 
@@ -90,11 +91,12 @@ RequestObserver = Callable[[str, int], None]
 """Called with (endpoint, status) for every response: the metrics hook."""
 
 
-def api_url_for(repository: Repository, *, github_api_url: str, enterprise: Mapping[str, str]) -> str:
-    """The REST base URL serving ``repository``: configured per host, else GitHub's conventions."""
-    if repository.is_github_com:
-        return github_api_url.rstrip("/")
-    return enterprise.get(repository.host.lower(), repository.api_url).rstrip("/")
+class UntrustedHost(GitHubError):
+    """The repository is on a host no flag configured: refused before any connection is made."""
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 @dataclass
@@ -118,13 +120,22 @@ class GitHubSource:
     _clients: dict[tuple[str, int | None], Github] = field(default_factory=dict, init=False, repr=False)
     _installations: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
     _commit_dates: dict[tuple[Repository, str], datetime | None] = field(default_factory=dict, init=False, repr=False)
+    hosts: GitHubHosts = field(init=False)
 
     @property
     def rate_limit(self) -> RateLimit:
         return self._rate_limit
 
+    def __post_init__(self) -> None:
+        self.hosts = GitHubHosts(api_url=self.api_url, enterprise=self.enterprise_api_urls)
+        """The hosts our credentials may go to (the flags'); every request is checked against it."""
+
     def base_url(self, repository: Repository) -> str:
-        return api_url_for(repository, github_api_url=self.api_url, enterprise=self.enterprise_api_urls)
+        """The REST base URL for ``repository``; :class:`UntrustedHost` for a host nobody configured."""
+        url = self.hosts.api_url_for(repository)
+        if url is None:
+            raise UntrustedHost(self.hosts.refusal(repository) or str(repository))
+        return url
 
     # --- what the poller asks ------------------------------------------------------------------
 

@@ -27,6 +27,19 @@ RESERVED_ENV = ("PR_NUMBER", "PR_HEAD_SHA", "PR_BRANCH")
 MAX_REPLICAS = 10
 """A clone is a test environment: more than a handful of replicas is almost certainly a mistake."""
 
+MAX_ENVIRONMENTS_LIMIT = 1000
+"""``max-environments`` above this is a typo, not a plan: one origin with a thousand clones fills a cluster."""
+
+MIN_IDLE_EXPIRY = timedelta(minutes=1)
+MAX_IDLE_EXPIRY = timedelta(days=365)
+"""An environment idle for a year is not idle-expired; beyond this the expiry arithmetic would overflow."""
+
+MAX_VALUE_CHARS = 16 * 1024
+"""Longest value any replication annotation may hold (Kubernetes allows 256 KiB for all of them)."""
+
+MAX_NAME_CHARS = 256
+"""Longest label, branch pattern, container, keep-label or gate name (GitHub's own are shorter)."""
+
 USER_ANNOTATIONS = frozenset(
     {
         contract.REPOSITORY_ANNOTATION,
@@ -55,7 +68,7 @@ WRITTEN_ANNOTATIONS = frozenset(
 )
 """Keys under the prefix that the replicator itself writes on clones: never a typo."""
 
-_DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_DURATION = re.compile(r"(?:(?P<d>\d{1,9})d)?(?:(?P<h>\d{1,9})h)?(?:(?P<m>\d{1,9})m)?(?:(?P<s>\d{1,9})s)?")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 
 
@@ -98,19 +111,49 @@ def is_opted_in(deployment: Mapping[str, Any]) -> bool:
     return bool(str(objects.annotations(deployment).get(contract.REPOSITORY_ANNOTATION) or "").strip())
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90m``, ``72h``, ``3d``, ``1d12h``, ``30s`` as a positive :class:`timedelta`."""
+def parse_duration(text: str, *, minimum: timedelta | None = None, maximum: timedelta | None = None) -> timedelta:
+    """``90m``, ``72h``, ``3d``, ``1d12h``, ``30s`` as a positive :class:`timedelta`, within the bounds given."""
     compact = text.strip().replace(" ", "")
-    match = _DURATION.fullmatch(compact)
+    match = _DURATION.fullmatch(compact) if len(compact) <= 64 else None
     if not compact or match is None or not any(match.groupdict().values()):
-        raise ValueError(f"{text!r} is not a duration; write e.g. 90m, 72h, 3d or 1d12h")
+        raise ValueError(f"{_shown(text)} is not a duration; write e.g. 90m, 72h, 3d or 1d12h")
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
-    value = timedelta(
-        days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
-    )
-    if value <= timedelta(0):
-        raise ValueError(f"{text!r} is not a positive duration")
-    return value
+    # Summed in seconds: at most 4 x 9 digits, so never beyond what timedelta holds.
+    seconds = parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
+    if seconds <= 0:
+        raise ValueError(f"{_shown(text)} is not a positive duration")
+    if (minimum is not None and seconds < minimum.total_seconds()) or (
+        maximum is not None and seconds > maximum.total_seconds()
+    ):
+        raise ValueError(
+            f"{_shown(text)} is out of range; use a duration between {_human(minimum)} and {_human(maximum)}"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _human(bound: timedelta | None) -> str:
+    if bound is None:
+        return "any"
+    seconds = int(bound.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A value quoted for a message, cut so an Event never carries kilobytes of someone's input."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _load_json(text: str) -> Any:
+    """``json.loads`` whose every failure is a ValueError: nesting too deep is not a crash."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply (a flat list or object is expected)") from None
 
 
 def _containers_of(deployment: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -131,11 +174,23 @@ def _list(value: str) -> tuple[str, ...]:
     """A comma-separated list, or a JSON array of strings (for values containing commas)."""
     text = value.strip()
     if text.startswith("["):
-        items = json.loads(text)
+        items = _load_json(text)
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise ValueError("a JSON list must hold only strings")
-        return tuple(i.strip() for i in items if i.strip())
-    return tuple(i.strip() for i in text.split(",") if i.strip())
+        chosen = tuple(i.strip() for i in items if i.strip())
+    else:
+        chosen = tuple(i.strip() for i in text.split(",") if i.strip())
+    for item in chosen:
+        if len(item) > MAX_NAME_CHARS:
+            raise ValueError(f"{_shown(item)} is longer than {MAX_NAME_CHARS} characters")
+    return chosen
+
+
+def _name(value: str) -> str:
+    name = value.strip()
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"{_shown(name)} is longer than {MAX_NAME_CHARS} characters")
+    return name
 
 
 def _bool(value: str) -> bool:
@@ -145,14 +200,14 @@ def _bool(value: str) -> bool:
     raise ValueError(f'{value!r} is not a boolean; write "true" or "false"')
 
 
-def _positive_int(value: str, *, minimum: int, maximum: int | None = None) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise ValueError(f"{value!r} is not a whole number") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ValueError(f"{number} is out of range; use a number {bound}")
+def _positive_int(value: str, *, minimum: int, maximum: int) -> int:
+    text = value.strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f"{_shown(value)} is not a whole number")
+    # Compared as text first: int() of thousands of digits is slow and refused by Python itself.
+    number = int(text) if len(text.lstrip("+-").lstrip("0")) <= len(str(maximum)) else None
+    if number is None or number < minimum or number > maximum:
+        raise ValueError(f"{_shown(text)} is out of range; use a number between {minimum} and {maximum}")
     return number
 
 
@@ -161,10 +216,9 @@ def parse_env(value: str) -> tuple[tuple[str, str], ...]:
     text = value.strip()
     pairs: list[tuple[str, str]] = []
     if text.startswith("{"):
-        try:
-            loaded = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"invalid JSON ({exc.msg} at character {exc.pos})") from None
+        loaded = _load_json(text)
+        if not isinstance(loaded, dict):
+            raise ValueError("a JSON value must be an object of names to values")
         for key, item in loaded.items():
             if isinstance(item, bool):
                 pairs.append((key, "true" if item else "false"))
@@ -182,8 +236,8 @@ def parse_env(value: str) -> tuple[tuple[str, str], ...]:
             pairs.append((key.strip(), item.strip()))
     seen: set[str] = set()
     for key, _ in pairs:
-        if not _ENV_NAME.fullmatch(key):
-            raise ValueError(f"{key!r} is not a valid environment variable name")
+        if len(key) > MAX_NAME_CHARS or not _ENV_NAME.fullmatch(key):
+            raise ValueError(f"{_shown(key)} is not a valid environment variable name")
         if key in RESERVED_ENV:
             raise ValueError(f"{key} is set by the replicator itself; remove it")
         if key in seen:
@@ -214,7 +268,12 @@ def parse_origin_config(deployment: Mapping[str, Any]) -> OriginConfig:
 
     def raw(key: str) -> str | None:
         value = annotations.get(key)
-        return None if value is None else str(value)
+        if value is None:
+            return None
+        text = str(value)
+        if len(text) > MAX_VALUE_CHARS:
+            raise AnnotationError(key, f"the value is {len(text)} characters; at most {MAX_VALUE_CHARS} are allowed")
+        return text
 
     def field(key: str, parse: Any, default: Any) -> Any:
         value = raw(key)
@@ -222,8 +281,9 @@ def parse_origin_config(deployment: Mapping[str, Any]) -> OriginConfig:
             return default
         try:
             return parse(value)
-        except (ValueError, TypeError) as exc:
-            raise AnnotationError(key, str(exc)) from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # Every parser raises ValueError with a message; the rest are belts for what none foresaw.
+            raise AnnotationError(key, str(exc) or type(exc).__name__) from None
 
     repository_text = raw(contract.REPOSITORY_ANNOTATION)
     if repository_text is None or not repository_text.strip():
@@ -265,12 +325,12 @@ def parse_origin_config(deployment: Mapping[str, Any]) -> OriginConfig:
     def keep_label(value: str) -> str:
         if not value.strip():
             raise ValueError("empty; name the GitHub label that keeps an environment from idle expiry")
-        return value.strip()
+        return _name(value)
 
     def image_gate(value: str) -> str:
         if not value.strip():
             raise ValueError("empty; name the check run or commit status that marks the image as built")
-        return value.strip()
+        return _name(value)
 
     return OriginConfig(
         repository=repository,
@@ -281,8 +341,16 @@ def parse_origin_config(deployment: Mapping[str, Any]) -> OriginConfig:
         include_drafts=field(contract.INCLUDE_DRAFTS_ANNOTATION, _bool, False),
         include_forks=field(contract.INCLUDE_FORKS_ANNOTATION, _bool, False),
         base_branches=field(contract.BASE_BRANCHES_ANNOTATION, base_branches, ()),
-        max_environments=field(contract.MAX_ENVIRONMENTS_ANNOTATION, lambda v: _positive_int(v, minimum=0), None),
-        idle_expiry=field(contract.IDLE_EXPIRY_ANNOTATION, parse_duration, None),
+        max_environments=field(
+            contract.MAX_ENVIRONMENTS_ANNOTATION,
+            lambda v: _positive_int(v, minimum=0, maximum=MAX_ENVIRONMENTS_LIMIT),
+            None,
+        ),
+        idle_expiry=field(
+            contract.IDLE_EXPIRY_ANNOTATION,
+            lambda v: parse_duration(v, minimum=MIN_IDLE_EXPIRY, maximum=MAX_IDLE_EXPIRY),
+            None,
+        ),
         keep_label=field(contract.KEEP_LABEL_ANNOTATION, keep_label, None),
         replicas=field(contract.REPLICAS_ANNOTATION, lambda v: _positive_int(v, minimum=0, maximum=MAX_REPLICAS), 1),
         env=field(contract.ENV_ANNOTATION, parse_env, ()),

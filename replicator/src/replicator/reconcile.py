@@ -24,6 +24,7 @@ import structlog
 from controller_common import contract, errors, objects
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient, Resource
 from replicator.desired import deployed_pull_requests, desired_clones
+from replicator.github_hosts import GitHubHosts
 from replicator.isolation import CloneError, origin_services
 from replicator.metrics import ReplicatorMetrics
 from replicator.origin_config import AnnotationError, OriginConfig, is_opted_in, parse_origin_config
@@ -87,6 +88,8 @@ class CloneReconciler:
     poller: RepositoryPoller
     record_event: EventRecorder
     metrics: ReplicatorMetrics
+    hosts: GitHubHosts = field(default_factory=GitHubHosts)
+    """The GitHub hosts the flags configured; an origin naming another host is refused here."""
     dry_run: bool = False
     clock: Callable[[], float] = time.time
     _reported: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -107,6 +110,10 @@ class CloneReconciler:
 
         config = self._config(origin)
         if config is None:
+            return
+        refusal = self.hosts.refusal(config.repository)
+        if refusal is not None:
+            self._warn(origin, "UntrustedRepositoryHost", refusal, reason="repository-host")
             return
         state = self.poller.state(config.repository)
         if state is None:
@@ -170,6 +177,11 @@ class CloneReconciler:
             return parse_origin_config(origin)
         except AnnotationError as exc:
             self._warn(origin, "InvalidAnnotation", f"{exc.annotation}: {exc}", reason="annotation")
+            return None
+        except Exception as exc:  # a case no parser foresaw: this origin's Warning, never a crash loop
+            log.exception("origin annotations unreadable", origin=objects.object_key(origin))
+            message = f"the replication annotations could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+            self._warn(origin, "InvalidAnnotation", f"{message}; no clone was changed", reason="annotation")
             return None
 
     def _name_holders(self, namespace: str, origin_name: str, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:

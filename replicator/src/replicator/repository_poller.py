@@ -137,12 +137,22 @@ class RepositoryPoller:
 
         threading.Thread(target=wake_on_stop, name="poller-stop", daemon=True).start()
         while not stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # never let the source of truth die with a thread
-                log.exception("poll failed")
-            self._wake.wait(timeout=self._seconds_to_next_due())
+            self._wake.wait(timeout=self.cycle())
             self._wake.clear()
+
+    def cycle(self) -> float:
+        """One poll; the seconds to wait before the next. A cycle that fails waits a whole interval.
+
+        A failure here is a bug (each repository's GitHub errors are handled per repository), but
+        the source of truth must survive it without spinning: retrying at once would loop hot on
+        whatever the cause is and log a traceback each time.
+        """
+        try:
+            self.poll_once()
+        except Exception:  # never let the source of truth die with a thread
+            log.exception("poll failed", retry_in_seconds=self._interval)
+            return self._interval
+        return self._seconds_to_next_due()
 
     def _seconds_to_next_due(self) -> float:
         now = self._clock()

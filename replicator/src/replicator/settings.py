@@ -14,8 +14,7 @@ from typing import Any
 
 from controller_common.flags import ProcessSettings, add_process_flags, process_settings
 from replicator import __version__
-
-DEFAULT_GITHUB_API_URL = "https://api.github.com"
+from replicator.github_hosts import DEFAULT_GITHUB_API_URL
 
 
 @dataclass(frozen=True)

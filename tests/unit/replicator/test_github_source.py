@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.github_api import GitHubApiServer
-from replicator.github_source import AppCredentials, GitHubError, GitHubSource, RateLimited, api_url_for
-from replicator.repository import Repository, parse_repository
+from replicator.github_source import AppCredentials, GitHubError, GitHubSource, RateLimited
+from replicator.repository import Repository
 
 TOKEN = "token-alice"
 SHOP = Repository(host="github.com", owner="alice", name="shop")
@@ -138,21 +138,3 @@ def test_github_app_finds_the_installation_per_owner_and_refreshes_its_token(gh:
     with pytest.raises(GitHubError, match="not installed"):
         source.open_pull_requests(Repository(host="github.com", owner="bob", name="other"))
     gh.uninstall_app(installation)
-
-
-@pytest.mark.parametrize(
-    ("text", "mapping", "expected"),
-    [
-        ("https://github.com/o/r", {}, "http://configured/api/v3"),
-        ("https://ghe.example.com/o/r", {}, "https://ghe.example.com/api/v3"),
-        (
-            "git@ghe.example.com:o/r.git",
-            {"ghe.example.com": "https://api.ghe.example.com"},
-            "https://api.ghe.example.com",
-        ),
-    ],
-    ids=["github.com", "enterprise-default", "enterprise-mapped"],
-)
-def test_each_repository_host_has_its_api_url(text: str, mapping: dict[str, str], expected: str) -> None:
-    repository = parse_repository(text)
-    assert api_url_for(repository, github_api_url="http://configured/api/v3/", enterprise=mapping) == expected

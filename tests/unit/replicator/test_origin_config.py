@@ -191,3 +191,62 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+DEEP_LIST = "[" * 1000
+DEEP_OBJECT = '{"A": ' * 2000 + "1" + "}" * 2000
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (contract.IDLE_EXPIRY_ANNOTATION, "99999999999d", "not a duration"),
+        (contract.IDLE_EXPIRY_ANNOTATION, "3000000d", "between 1m and 365d"),
+        (contract.IDLE_EXPIRY_ANNOTATION, "366d", "between 1m and 365d"),
+        (contract.IDLE_EXPIRY_ANNOTATION, "30s", "between 1m and 365d"),
+        (contract.IDLE_EXPIRY_ANNOTATION, "9" * 20000 + "d", "at most 16384"),
+        (contract.MAX_ENVIRONMENTS_ANNOTATION, "1001", "between 0 and 1000"),
+        (contract.MAX_ENVIRONMENTS_ANNOTATION, "9" * 5000, "between 0 and 1000"),
+        (contract.REPLICAS_ANNOTATION, "1" + "0" * 30, "between 0 and 10"),
+        (contract.REQUIRED_LABELS_ANNOTATION, DEEP_LIST, "invalid JSON"),
+        (contract.EXCLUDED_LABELS_ANNOTATION, "[" * 5000 + "]" * 5000, "nested too deeply|only strings"),
+        (contract.CONTAINERS_ANNOTATION, "[" * 5000 + "]" * 5000, "nested too deeply|only strings"),
+        (contract.BASE_BRANCHES_ANNOTATION, "x" * 300, "longer than 256"),
+        (contract.ENV_ANNOTATION, DEEP_OBJECT, "nested too deeply"),
+        (contract.ENV_ANNOTATION, "[1, 2]", "no '='"),
+        (contract.ENV_ANNOTATION, "A" * 20000 + "=1", "at most 16384"),
+        (contract.KEEP_LABEL_ANNOTATION, "k" * 300, "longer than 256"),
+        (contract.IMAGE_GATE_ANNOTATION, "g" * 300, "longer than 256"),
+    ],
+    ids=[
+        "duration-digits",
+        "duration-overflows-dates",
+        "duration-over-a-year",
+        "duration-under-a-minute",
+        "duration-huge-value",
+        "max-over-limit",
+        "max-thousands-of-digits",
+        "replicas-huge",
+        "labels-open-brackets",
+        "labels-deep",
+        "containers-deep",
+        "base-branch-long",
+        "env-deep",
+        "env-list",
+        "env-huge",
+        "keep-label-long",
+        "gate-long",
+    ],
+)
+def test_out_of_range_or_hostile_values_are_an_annotation_error_naming_the_limit(
+    origin: Origin, key: str, value: str, message: str
+) -> None:
+    with pytest.raises(AnnotationError, match=message) as error:
+        parse_origin_config(origin(**{key: value}))
+    assert error.value.annotation == key
+    assert len(str(error.value)) < 600  # the message quotes the value, but never kilobytes of it
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1m", timedelta(minutes=1)), ("365d", timedelta(days=365))])
+def test_idle_expiry_bounds_are_inclusive(origin: Origin, text: str, expected: timedelta) -> None:
+    assert parse_origin_config(origin(**{contract.IDLE_EXPIRY_ANNOTATION: text})).idle_expiry == expected

@@ -359,3 +359,15 @@ def test_a_write_racing_the_cache_is_a_quiet_requeue_counted_as_a_conflict(
     del h.cluster.fail[write]  # the cache caught up: the retry converges
     h.run()
     assert h.clones() == {"echo-pr1": "f" * 40 if verb == "update" else f"{1:040d}"}
+
+
+def test_an_origin_on_an_unconfigured_github_host_is_a_warning_naming_the_flag(harness: Callable[..., Harness]) -> None:
+    h = harness(
+        Listing((pr(1),), changed=True),
+        annotations={contract.REPOSITORY_ANNOTATION: "https://attacker.example/org/repo"},
+    )
+    h.run()
+    assert h.clones() == {} and h.cluster.writes == []
+    assert h.events[-1][0] == "UntrustedRepositoryHost" and h.events[-1][2] == "Warning"
+    assert "--github-enterprise-api-url=attacker.example=" in h.events[-1][1]
+    assert h.reconcile.metrics.origin_errors.labels(reason="repository-host")._value.get() == 1

@@ -280,3 +280,15 @@ def test_run_returns_at_once_when_stopped_however_long_the_interval() -> None:
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_cycle_that_fails_waits_a_whole_interval_instead_of_spinning() -> None:
+    calls: list[int] = []
+
+    def broken() -> dict[Repository, list[str]]:
+        calls.append(1)
+        raise RecursionError("maximum recursion depth exceeded")
+
+    poller = RepositoryPoller(source=FakeLister({}), interval=45, origins_by_repository=broken, enqueue=lambda _k: None)
+    poller.request_refresh(MONO)  # something is due now: a healthy cycle would come back at once
+    assert poller.cycle() == 45 and calls == [1]
