@@ -32,7 +32,7 @@ def routes_table(
     route_names: dict[str, list[str]] = {}
     for vs in virtual_services:
         for route in (vs.get("spec") or {}).get("http") or []:
-            if is_managed_route(route):
+            if is_managed_route(route, vs_namespace=objects.namespace(vs) or ""):
                 route_names.setdefault(objects.namespace(vs) or "", []).append(str(route.get("name")))
     rows: list[tuple[str, ...]] = []
     for service in sorted(services, key=lambda s: (objects.namespace(s) or "", objects.name(s))):

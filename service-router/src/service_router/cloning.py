@@ -7,9 +7,13 @@ retries, fault injection, header manipulation and path/method matches thus apply
 too.
 
 Guarantees:
-- a route whose name does not start with ``MANAGED_ROUTE_PREFIX`` is never changed, reordered
-  or removed; this origin's managed routes are recomputed from scratch every time, and the
-  managed routes of *other* origins (a VirtualService serving several hosts) are left alone;
+- a route is the router's only when :func:`route_owner` proves it: its name is
+  ``service-router--<clone>`` (or ``...--<n>``), every match block requires the routing header of
+  one origin with the value ``<clone>.<namespace>``, and a destination is that clone's host. The
+  name prefix alone proves nothing. Every other route is foreign: never changed, reordered or
+  removed, and never given a name the router then writes too;
+- this origin's routes are recomputed from scratch every time, and the routes of *other* origins
+  (a VirtualService serving several hosts) are left alone;
 - the result depends only on the inputs (clones are sorted by name), inputs are not mutated.
 
 Weights: in a cloned route every destination naming the origin (any subset, same port) is
@@ -22,7 +26,9 @@ Mirrors are kept as they are (still shadowing to whatever the original mirrored)
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import itertools
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,33 +53,87 @@ class Clone:
     ports: tuple[int, ...] = ()
 
 
-def is_managed_route(route: dict[str, Any]) -> bool:
-    """Whether the router wrote this http route (its name carries the managed prefix)."""
-    return str(route.get("name", "")).startswith(MANAGED_ROUTE_PREFIX)
+@dataclass(frozen=True)
+class RouteOwner:
+    """Whose route a proven router route is: the origin's routing ``header`` and the ``clone`` it sends to."""
+
+    header: str
+    clone: str
+    namespace: str
 
 
-def _routing_headers(route: dict[str, Any]) -> set[str]:
+def _match_blocks(route: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = route.get("match")
+    return [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+
+
+def _exact_routing_headers(block: dict[str, Any]) -> set[tuple[str, str]]:
+    headers = block.get("headers")
+    if not isinstance(headers, dict):
+        return set()
     return {
-        str(name).lower()
-        for block in route.get("match") or []
-        for name in (block.get("headers") or {})
-        if str(name).lower().startswith(HEADER_PREFIX)
+        (str(name).lower(), str(condition["exact"]))
+        for name, condition in headers.items()
+        if str(name).lower().startswith(HEADER_PREFIX) and isinstance(condition, dict) and "exact" in condition
     }
 
 
-def belongs_to(route: dict[str, Any], *, header: str) -> bool:
-    """Whether a managed route is this origin's to rewrite.
+def _destination_hosts(route: dict[str, Any]) -> Iterator[str]:
+    for item in route.get("route") or []:
+        if isinstance(item, dict) and isinstance(item.get("destination"), dict):
+            yield str(item["destination"].get("host", ""))
+
+
+def route_owner(route: dict[str, Any], *, vs_namespace: str) -> RouteOwner | None:
+    """Who this http route belongs to if the router provably wrote it, else None (foreign).
+
+    Proof takes all three of what the router writes: the name ``service-router--<clone>`` or
+    ``service-router--<clone>--<n>``; in every match block, the routing header of one origin
+    (``service-router-<origin>-<namespace>``) required to be exactly ``<clone>.<namespace>``; and
+    a destination that is the clone's host. A route that only carries the name prefix (a hand edit,
+    a copy, someone else's convention) is foreign.
+    """
+    name = str(route.get("name", ""))
+    blocks = _match_blocks(route)
+    if not name.startswith(MANAGED_ROUTE_PREFIX) or not blocks or len(blocks) != len(route.get("match") or []):
+        return None
+    common = set.intersection(*(_exact_routing_headers(b) for b in blocks))
+    for header, value in sorted(common):
+        clone, _, namespace = value.partition(".")
+        if not clone or not namespace or "." in namespace or value != routing_value(clone, namespace):
+            continue
+        if not header.endswith(f"-{namespace}") or len(header) <= len(HEADER_PREFIX) + len(namespace) + 1:
+            continue
+        base = managed_route_name(clone)
+        if name != base and not re.fullmatch(re.escape(base) + r"--[0-9]+", name):
+            continue
+        if any(
+            refers_to(host, service=clone, namespace=namespace, context_namespace=vs_namespace)
+            for host in _destination_hosts(route)
+        ):
+            return RouteOwner(header=header, clone=clone, namespace=namespace)
+    return None
+
+
+def is_managed_route(route: dict[str, Any], *, vs_namespace: str) -> bool:
+    """Whether the router provably wrote this http route, for any origin (see :func:`route_owner`)."""
+    return route_owner(route, vs_namespace=vs_namespace) is not None
+
+
+def belongs_to(route: dict[str, Any], *, header: str, vs_namespace: str) -> bool:
+    """Whether a route is the router's route for the origin of ``header``, and so its to rewrite.
 
     One VirtualService may serve several origins (several hosts, or a gateway in front of
-    several Services), so the router owns only the managed routes that match on *its* routing
-    header, and leaves the other origins' managed routes where they are. A managed route that
-    matches on no routing header at all is debris (a hand edit) that would catch every request:
-    it is removed too.
+    several Services), so the router rewrites only its routes that match on *this* origin's
+    routing header, and leaves the other origins' routes where they are.
     """
-    if not is_managed_route(route):
-        return False
-    headers = _routing_headers(route)
-    return not headers or header in headers
+    owner = route_owner(route, vs_namespace=vs_namespace)
+    return owner is not None and owner.header == header
+
+
+def looks_managed(route: dict[str, Any]) -> bool:
+    """Named like the router's routes (the prefix); whether it *is* one takes :func:`route_owner`."""
+    return str(route.get("name", "")).startswith(MANAGED_ROUTE_PREFIX)
 
 
 def targets_origin(route: dict[str, Any], *, origin_service: str, namespace: str, vs_namespace: str) -> bool:
@@ -94,9 +154,12 @@ def targets_origin(route: dict[str, Any], *, origin_service: str, namespace: str
     )
 
 
-def _route_name(clone: Clone, index: int) -> str:
+def _route_name(clone: Clone, index: int, taken: frozenset[str]) -> str:
+    """The ``index``-th name of the clone's routes, skipping names foreign routes already bear
+    (Istio rejects duplicate route names, and a foreign route is never renamed)."""
     base = managed_route_name(clone.service)
-    return base if index == 0 else f"{base}--{index}"
+    names = (base if n == 0 else f"{base}--{n}" for n in itertools.count())
+    return next(itertools.islice((name for name in names if name not in taken), index, None))
 
 
 def _with_header(matches: list[dict[str, Any]] | None, header: str, value: str) -> list[dict[str, Any]]:
@@ -156,6 +219,7 @@ def _clone_route(
     *,
     clone: Clone,
     index: int,
+    taken: frozenset[str],
     header: str,
     origin_service: str,
     namespace: str,
@@ -171,7 +235,7 @@ def _clone_route(
     if destinations is None:
         return None
     copied = copy.deepcopy(route)
-    copied["name"] = _route_name(clone, index)
+    copied["name"] = _route_name(clone, index, taken)
     copied["match"] = _with_header(route.get("match"), header, routing_value(clone.service, clone.namespace))
     copied["route"] = destinations
     return copied
@@ -192,18 +256,19 @@ def desired_http_routes(
 ) -> list[dict[str, Any]]:
     """The http route list with managed routes recomputed for ``clones``.
 
-    Every managed route is dropped; foreign routes keep their order and content; before each
-    foreign route that forwards to the origin, one copy per clone (sorted by name) is inserted.
-    The first cloned route of a clone is named ``service-router--<clone>``, the i-th after it
-    ``service-router--<clone>--<i>``. Clones of another origin or namespace are ignored.
+    Every route of this origin's (:func:`belongs_to`) is dropped; all others keep their order and
+    content; before each of them that forwards to the origin, one copy per clone (sorted by name)
+    is inserted. The first cloned route of a clone is named ``service-router--<clone>``, the i-th
+    after it ``service-router--<clone>--<i>``, skipping names that the kept routes bear. Clones of
+    another origin or namespace are ignored.
     """
     header = routing_header(origin_service, namespace)
     relevant = relevant_clones(clones, origin_service=origin_service, namespace=namespace)
+    kept = [r for r in http if not belongs_to(r, header=header, vs_namespace=vs_namespace)]
+    taken = frozenset(str(r.get("name")) for r in kept if looks_managed(r))
     result: list[dict[str, Any]] = []
     index = 0
-    for route in http:
-        if belongs_to(route, header=header):
-            continue
+    for route in kept:
         if relevant and targets_origin(
             route, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace
         ):
@@ -212,6 +277,7 @@ def desired_http_routes(
                     route,
                     clone=clone,
                     index=index,
+                    taken=taken,
                     header=header,
                     origin_service=origin_service,
                     namespace=namespace,
@@ -224,17 +290,18 @@ def desired_http_routes(
     return result
 
 
-def managed_names(http: Sequence[dict[str, Any]], *, header: str) -> tuple[str, ...]:
-    return tuple(str(r["name"]) for r in http if belongs_to(r, header=header))
+def managed_names(http: Sequence[dict[str, Any]], *, header: str, vs_namespace: str) -> tuple[str, ...]:
+    return tuple(str(r["name"]) for r in http if belongs_to(r, header=header, vs_namespace=vs_namespace))
 
 
-def routed_clones(http: Sequence[dict[str, Any]], *, header: str) -> tuple[str, ...]:
-    """Clone Services named by the routing header of this origin's managed routes, sorted."""
-    values = {
-        str((block.get("headers") or {}).get(header, {}).get("exact", ""))
-        for route in http
-        if belongs_to(route, header=header)
-        for block in route.get("match") or []
-    }
-    # The value is "<clone>.<namespace>"; clone names have no dots (DNS-1035 labels).
-    return tuple(sorted({v.split(".", 1)[0] for v in values if v}))
+def routed_clones(http: Sequence[dict[str, Any]], *, header: str, vs_namespace: str) -> tuple[str, ...]:
+    """Clone Services this origin's routes (those of :func:`belongs_to`) send to, sorted."""
+    owners = (route_owner(r, vs_namespace=vs_namespace) for r in http)
+    return tuple(sorted({o.clone for o in owners if o is not None and o.header == header}))
+
+
+def impostors(http: Sequence[dict[str, Any]], *, vs_namespace: str) -> tuple[str, ...]:
+    """Names of routes named like the router's that it did not provably write (left alone)."""
+    return tuple(
+        str(r.get("name")) for r in http if looks_managed(r) and not is_managed_route(r, vs_namespace=vs_namespace)
+    )

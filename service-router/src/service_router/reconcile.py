@@ -216,7 +216,8 @@ class RouteReconciler:
                     standing = next((v for v in observed if objects.object_key(v) == ident), None)
                     if standing is not None:
                         http = (standing.get("spec") or {}).get("http") or []
-                        outcome.routed.update(routed_clones(http, header=header))
+                        vs_namespace = objects.namespace(standing) or namespace
+                        outcome.routed.update(routed_clones(http, header=header, vs_namespace=vs_namespace))
                     continue
             self._write(plan, key)
             outcome.routed.update(plan.routed_clones)

@@ -34,9 +34,11 @@ from service_router.cloning import (
     Clone,
     belongs_to,
     desired_http_routes,
+    impostors,
     is_managed_route,
     managed_names,
     relevant_clones,
+    route_owner,
     routed_clones,
     targets_origin,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "plan_gateway_virtual_services",
     "plan_virtual_service",
     "plan_virtual_services",
+    "route_owner",
     "select_virtual_service",
 ]
 
@@ -229,7 +232,7 @@ def plan_virtual_service(
             vs_namespace=namespace,
             clones=relevant,
         )
-        if not managed_names(http, header=header):
+        if not managed_names(http, header=header, vs_namespace=namespace):
             return VirtualServicePlan(
                 "none", None, (), (*warnings, f"no clone of {origin_service}.{namespace} serves its port")
             )
@@ -246,9 +249,9 @@ def plan_virtual_service(
         return VirtualServicePlan(
             "create",
             created,
-            managed_names(http, header=header),
+            managed_names(http, header=header, vs_namespace=namespace),
             warnings,
-            routed_clones(http, header=header),
+            routed_clones(http, header=header, vs_namespace=namespace),
         )
 
     vs_namespace = objects.namespace(observed) or namespace
@@ -267,7 +270,8 @@ def plan_virtual_service(
         vs_namespace=vs_namespace,
         clones=relevant,
     )
-    managed = managed_names(http, header=header)
+    warnings = (*warnings, *_impostor_warnings(observed, vs_namespace=vs_namespace))
+    managed = managed_names(http, header=header, vs_namespace=vs_namespace)
     if relevant and not managed:
         warnings = (
             *warnings,
@@ -281,7 +285,17 @@ def plan_virtual_service(
             *warnings,
             f"VirtualService {objects.object_key(observed)} kept: it has routes the router did not write",
         )
-    return _update_or_none(observed, current, http, header=header, warnings=warnings)
+    return _update_or_none(observed, current, http, header=header, vs_namespace=vs_namespace, warnings=warnings)
+
+
+def _impostor_warnings(observed: dict[str, Any], *, vs_namespace: str) -> tuple[str, ...]:
+    names = impostors((observed.get("spec") or {}).get("http") or [], vs_namespace=vs_namespace)
+    if not names:
+        return ()
+    return (
+        f"VirtualService {objects.object_key(observed)}: route(s) {', '.join(names)} are named like the router's "
+        "but lack its routing header or destination: left alone",
+    )
 
 
 def _update_or_none(
@@ -290,18 +304,20 @@ def _update_or_none(
     http: list[dict[str, Any]],
     *,
     header: str,
+    vs_namespace: str,
     warnings: tuple[str, ...],
 ) -> VirtualServicePlan:
-    managed = managed_names(http, header=header)
+    managed = managed_names(http, header=header, vs_namespace=vs_namespace)
+    routed = routed_clones(http, header=header, vs_namespace=vs_namespace)
     if http == current:
-        return VirtualServicePlan("none", observed, managed, warnings, routed_clones(http, header=header))
+        return VirtualServicePlan("none", observed, managed, warnings, routed)
     updated = copy.deepcopy(observed)
     spec = updated.setdefault("spec", {})
     if http:
         spec["http"] = http
     else:
         spec.pop("http", None)
-    return VirtualServicePlan("update", updated, managed, warnings, routed_clones(http, header=header))
+    return VirtualServicePlan("update", updated, managed, warnings, routed)
 
 
 def plan_gateway_virtual_services(
@@ -328,7 +344,7 @@ def plan_gateway_virtual_services(
         vs_namespace = objects.namespace(observed) or namespace
         current = list((observed.get("spec") or {}).get("http") or [])
         if not any(
-            belongs_to(r, header=header)
+            belongs_to(r, header=header, vs_namespace=vs_namespace)
             or targets_origin(r, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace)
             for r in current
         ):
@@ -340,7 +356,10 @@ def plan_gateway_virtual_services(
             vs_namespace=vs_namespace,
             clones=relevant,
         )
-        plans.append(_update_or_none(observed, current, http, header=header, warnings=()))
+        warnings = _impostor_warnings(observed, vs_namespace=vs_namespace)
+        plans.append(
+            _update_or_none(observed, current, http, header=header, vs_namespace=vs_namespace, warnings=warnings)
+        )
     return tuple(plans)
 
 

@@ -1,12 +1,13 @@
 """Take the router out of a cluster without stranding anything: ``service-router uninstall``.
 
 Stop the router first (scale its Deployment to 0), or it puts back what this removes. Then:
-every managed route (name prefix ``service-router--``) leaves every VirtualService it is in,
+every route the router provably wrote (``cloning.route_owner``: name, routing header and
+destination, not the name prefix alone) leaves every VirtualService it is in,
 VirtualServices the router created (managed-by label) are deleted when nothing but their default
 route to the origin is left, and the router's finalizer leaves every Service — in that order, so
 no Service can go while a route still points at it.
 
-Guarantees: routes without the managed prefix, and VirtualServices without our label, are never
+Guarantees: routes the router did not provably write, and VirtualServices without our label, are never
 removed; every write carries the observed ``resourceVersion`` (a concurrent change fails the
 step, and running the command again finishes the job); ``--dry-run`` prints the same steps and
 writes nothing. The plan is pure (:func:`plan_uninstall`), the execution is :func:`run_uninstall`.
@@ -49,8 +50,9 @@ def plan_uninstall(
     steps: list[UninstallStep] = []
     for vs in sorted(virtual_services, key=objects.object_key):
         http = _routes(vs)
-        managed = [str(r.get("name")) for r in http if is_managed_route(r)]
-        kept = [r for r in http if not is_managed_route(r)]
+        vs_namespace = objects.namespace(vs) or ""
+        managed = [str(r.get("name")) for r in http if is_managed_route(r, vs_namespace=vs_namespace)]
+        kept = [r for r in http if not is_managed_route(r, vs_namespace=vs_namespace)]
         if is_owned(vs) and all(r.get("name") == DEFAULT_ROUTE_NAME for r in kept):
             steps.append(UninstallStep("delete", vs, "delete (created by the service-router)"))
         elif managed:

@@ -98,8 +98,14 @@ def test_uninstall_removes_routes_created_virtual_services_and_finalizers(
 
 def test_uninstall_plan_keeps_foreign_routes_and_foreign_virtual_services() -> None:
     ours = {"app.kubernetes.io/managed-by": "service-router"}
-    managed = {"name": "service-router--echo-pr1", "route": [{"destination": {"host": "echo-pr1"}}]}
-    foreign = {"name": "canary", "route": [{"destination": {"host": "canary"}}]}
+    header = {contract.routing_header("echo", NS): {"exact": contract.routing_value("echo-pr1", NS)}}
+    managed = {
+        "name": "service-router--echo-pr1",
+        "match": [{"headers": header}],
+        "route": [{"destination": {"host": "echo-pr1"}}],
+    }
+    # Named like ours, but no routing header: someone else's, so it stays.
+    foreign = {"name": "service-router--canary", "route": [{"destination": {"host": "canary"}}]}
     default = {"name": "default", "route": [{"destination": {"host": "echo"}}]}
 
     def vs(name: str, http: list[dict], labels: dict[str, str] | None = None) -> dict:

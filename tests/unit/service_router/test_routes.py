@@ -23,6 +23,7 @@ from service_router.routes import (
     plan_gateway_virtual_services,
     plan_virtual_service,
     plan_virtual_services,
+    route_owner,
     select_virtual_service,
 )
 
@@ -134,6 +135,7 @@ class Case:
     origin_ports: tuple[int, ...] = (8080,)
     warnings: tuple[str, ...] = ()  # substrings expected among the warnings
     picked: str | None = None  # name of the VirtualService the plan acts on
+    impostors: tuple[str, ...] = ()  # routes named like ours that are not (foreign, kept as they are)
     extra: dict = field(default_factory=dict)
 
 
@@ -382,11 +384,45 @@ CASES = [
         warnings=("no http route to echo.default",),
     ),
     Case(
-        "hand-edited-managed-route-restored",
-        [vs(http=[{"name": "service-router--echo-pr1", "route": [to("elsewhere")]}, DEFAULT_ROUTE])],
+        "hand-edited-route-of-ours-restored",
+        [vs(http=[managed("service-router--echo-pr1", {**DEFAULT_ROUTE, "timeout": "1s"}, 1), DEFAULT_ROUTE])],
         [clone(1)],
         "update",
         ["service-router--echo-pr1", "default"],
+    ),
+    Case(
+        "route-named-like-ours-without-header-is-foreign-and-its-name-kept",
+        [vs(http=[{"name": "service-router--echo-pr1", "route": [to("elsewhere")]}, DEFAULT_ROUTE])],
+        [clone(1)],
+        "update",
+        ["service-router--echo-pr1", "service-router--echo-pr1--1", "default"],
+        warnings=("named like the router's",),
+        impostors=("service-router--echo-pr1",),
+    ),
+    Case(
+        "host-without-clones-keeps-a-route-named-like-ours",
+        [vs(http=[{"name": "service-router--x", "route": [to("echo", 8080)]}, DEFAULT_ROUTE])],
+        [],
+        "none",
+        ["service-router--x", "default"],
+        warnings=("named like the router's",),
+        impostors=("service-router--x",),
+    ),
+    Case(
+        "own-vs-without-clones-keeps-a-route-named-like-ours",
+        [
+            vs(
+                hosts=(ORIGIN_FQDN,),
+                labels=OURS,
+                http=[{"name": "service-router--echo-pr1", "route": [to("echo", 8080)]}, DEFAULT_ROUTE],
+            )
+        ],
+        [],
+        "none",
+        ["service-router--echo-pr1", "default"],
+        origin_ports=(),
+        warnings=("named like the router's", "kept"),
+        impostors=("service-router--echo-pr1",),
     ),
 ]
 
@@ -418,7 +454,9 @@ def test_plan_action_and_route_order(case: Case) -> None:
     if not case.warnings:
         assert result.warnings == ()
     if result.action in ("create", "update", "none") and result.virtual_service is not None:
-        expected_managed = tuple(n for n in case.names or [] if n.startswith("service-router--"))
+        expected_managed = tuple(
+            n for n in case.names or [] if n.startswith("service-router--") and n not in case.impostors
+        )
         assert result.managed_routes == expected_managed
 
 
@@ -588,11 +626,82 @@ def test_select_matches_every_spelling_of_the_origin_host(host: str, vs_namespac
     assert (picked is candidate) is serves
 
 
-def test_stale_managed_routes_of_unknown_clones_do_not_count_as_foreign() -> None:
-    """A managed route is never a template for cloning, even when it targets the origin host."""
-    http = [{"name": "service-router--gone", "route": [to("echo")]}, DEFAULT_ROUTE]
+def test_stale_routes_of_ours_to_gone_clones_are_dropped_never_cloned() -> None:
+    """A route of ours is never a template for cloning, even when it targets the origin host."""
+    stale = managed("service-router--echo-pr9", DEFAULT_ROUTE, 9)
+    stale["route"].append(to("echo", 8080))
+    http = [stale, DEFAULT_ROUTE]
     result = desired_http_routes(http, origin_service=ORIGIN, namespace=NS, vs_namespace=NS, clones=[clone(1)])
     assert [r["name"] for r in result] == ["service-router--echo-pr1", "default"]
+
+
+def test_a_route_named_like_ours_is_foreign_kept_unchanged_and_cloned_like_any_other() -> None:
+    """Without the routing header the prefix proves nothing: the route stays, PR traffic still wins."""
+    lookalike = {"name": "service-router--gone", "timeout": "2s", "route": [to("echo")]}
+    http = [lookalike, DEFAULT_ROUTE]
+    result = desired_http_routes(http, origin_service=ORIGIN, namespace=NS, vs_namespace=NS, clones=[clone(1)])
+    assert [r["name"] for r in result] == [
+        "service-router--echo-pr1",
+        "service-router--gone",
+        "service-router--echo-pr1--1",
+        "default",
+    ]
+    assert result[1] == lookalike
+    assert result[0]["timeout"] == "2s"
+
+
+ROUTE_OF_ECHO_PR1 = managed("service-router--echo-pr1", API_ROUTE, 1)
+
+
+def _edit(base: dict, **changes: Any) -> dict:
+    edited = copy.deepcopy(base)
+    edited.update(changes)
+    return edited
+
+
+@pytest.mark.parametrize(
+    ("route", "owner"),
+    [
+        (ROUTE_OF_ECHO_PR1, ("service-router-echo-default", "echo-pr1")),
+        (_edit(ROUTE_OF_ECHO_PR1, name="service-router--echo-pr1--3"), ("service-router-echo-default", "echo-pr1")),
+        (managed("service-router--echo-pr1", DEFAULT_ROUTE, 1), ("service-router-echo-default", "echo-pr1")),
+        (_edit(ROUTE_OF_ECHO_PR1, name="service-router--echo-pr2"), None),
+        (_edit(ROUTE_OF_ECHO_PR1, name="service-router--echo-pr1-x"), None),
+        (_edit(ROUTE_OF_ECHO_PR1, name="echo-pr1"), None),
+        (_edit(ROUTE_OF_ECHO_PR1, route=[to("echo", 8080)]), None),
+        (_edit(ROUTE_OF_ECHO_PR1, route=[to("echo-pr1.other.svc.cluster.local", 8080)]), None),
+        (_edit(ROUTE_OF_ECHO_PR1, match=[{"uri": {"prefix": "/"}}]), None),
+        (_edit(ROUTE_OF_ECHO_PR1, match=[ROUTE_OF_ECHO_PR1["match"][0], {"uri": {"prefix": "/"}}]), None),
+        (_edit(ROUTE_OF_ECHO_PR1, match=[{"headers": {HEADER: {"prefix": "echo-pr1.default"}}}]), None),
+        (_edit(ROUTE_OF_ECHO_PR1, match=[{"headers": {HEADER: {"exact": "echo-pr2.default"}}}]), None),
+        (
+            _edit(ROUTE_OF_ECHO_PR1, match=[{"headers": {"service-router-echo-qa": {"exact": "echo-pr1.default"}}}]),
+            None,
+        ),
+        ({k: v for k, v in ROUTE_OF_ECHO_PR1.items() if k != "match"}, None),
+        ({"name": "service-router--echo-pr1", "route": [to("echo-pr1")]}, None),
+    ],
+    ids=[
+        "ours",
+        "ours-nth",
+        "ours-no-other-match",
+        "name-of-another-clone",
+        "name-not-exactly-the-clones",
+        "no-prefix",
+        "destination-not-the-clone",
+        "destination-clone-name-other-namespace",
+        "no-routing-header",
+        "one-block-without-the-header",
+        "header-not-exact",
+        "header-names-another-clone",
+        "header-of-another-namespace",
+        "no-match",
+        "prefix-and-destination-only",
+    ],
+)
+def test_a_route_is_ours_only_with_name_header_and_destination(route: dict, owner: tuple[str, str] | None) -> None:
+    found = route_owner(route, vs_namespace=NS)
+    assert (None if found is None else (found.header, found.clone)) == owner
 
 
 @pytest.mark.parametrize(
