@@ -9,7 +9,7 @@ version is discovered from the server (v1, else v1beta1, else v1alpha3). ``servi
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -23,7 +23,7 @@ from controller_common.workqueue import WorkQueue
 from service_router import __version__
 from service_router.istio import wait_for_virtual_services
 from service_router.metrics import PREFIX, RouterMetrics
-from service_router.reconcile import RouteReconciler, keys_for_service, keys_for_virtual_service
+from service_router.reconcile import RouteReconciler, keys_for_service, keys_for_update, keys_for_virtual_service
 from service_router.reverts import RevertTracker
 from service_router.settings import Settings, parse_settings
 
@@ -69,8 +69,19 @@ def run(settings: Settings) -> int:
         for key in keys_for_virtual_service(virtual_service):
             queue.add(key)
 
+    def on_updates(keys: Callable[[dict[str, Any]], list[str]]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+        # The old object too: a Service whose origin annotation was removed or changed, or a
+        # VirtualService that lost a route, must reach what the old version named.
+        def on_update(old: dict[str, Any], new: dict[str, Any]) -> None:
+            for key in keys_for_update(keys, old, new):
+                queue.add(key)
+
+        return on_update
+
     services.on_change(on_service)
+    services.on_update(on_updates(keys_for_service))
     virtual_services.on_change(on_virtual_service)
+    virtual_services.on_update(on_updates(keys_for_virtual_service))
     manager.add_controller(Controller("service-router", reconcile=reconciler, queue=queue, workers=process.workers))
     return int(manager.run())
 

@@ -2,7 +2,8 @@
 
 Library metrics (reconciles and their duration, work queue, informers, events) come from
 ``controller_common``; these add what an Istio operator asks about: how many PR routes stand in
-each VirtualService, how often we write, how often another writer raced or undid us.
+each VirtualService, how often we write, how often another writer raced or undid us, and how
+often bad input (an origin that does not exist) kept us from routing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class RouterMetrics:
     conflicts_retried: Counter
     reverts_detected: Counter
     revert_backoffs: Counter
+    skipped: Counter
 
     @classmethod
     def create(cls, library: Metrics) -> RouterMetrics:
@@ -57,6 +59,13 @@ class RouterMetrics:
                 f"{PREFIX}_revert_backoffs_total",
                 "Times the router stopped restoring an origin's routes for a while because they kept being undone.",
                 ["namespace", "origin"],
+                registry=r,
+            ),
+            skipped=Counter(
+                f"{PREFIX}_skipped_total",
+                "Reconciles that added no route for an origin's clones because of bad input, per reason "
+                "(origin_not_found: the origin annotation names no Service of the namespace).",
+                ["namespace", "reason"],
                 registry=r,
             ),
         )

@@ -12,8 +12,12 @@ Guarantees:
   key back to the queue as a transient error (client-go's ``RetryOnConflict``: no sleep here,
   the queue's backoff is the only wait). Nothing is written when the desired routes stand.
 - a clone Service gets the router's finalizer before it is routed and loses it only after no
-  route to it is left, so traffic never points at a Service that no longer exists, even if the
-  router was down while the Service was deleted.
+  route of ours to it is left, so traffic never points at a Service that no longer exists, even
+  if the router was down while the Service was deleted; a Service whose origin annotation was
+  removed or changed loses its route in the old origin's VirtualServices and then the finalizer
+  (:mod:`service_router.finalizers`);
+- an origin that is not an existing Service gets nothing written for its clones: a Warning
+  Event (``OriginNotFound``) and a count of ``service_router_skipped_total`` instead.
 - a write that repeats our last one (someone undid it) is confirmed against the server, counted,
   and refused for a while once it keeps happening (:mod:`service_router.reverts`): the router
   never fights another writer in a hot loop. A Warning Event says so on the clone Services.
@@ -32,11 +36,12 @@ import structlog
 from controller_common import contract, errors, objects
 from controller_common.kube import SERVICES, KubeClient, Resource
 from service_router.cloning import routed_clones
+from service_router.finalizers import after_writes, clone_of, to_release
 from service_router.hosts import canonical_host
 from service_router.metrics import RouterMetrics
 from service_router.reporting import Reporter
 from service_router.reverts import RevertTracker
-from service_router.routes import Clone, VirtualServicePlan, plan_virtual_services
+from service_router.routes import Clone, VirtualServicePlan, plan_virtual_services, routed_by
 
 log = structlog.get_logger(__name__)
 
@@ -59,16 +64,21 @@ class _StaleRead(Exception):
     """The cache lagged behind the server: plan again from a fresh read (not a conflict)."""
 
 
-def clone_of(service: dict[str, Any]) -> str | None:
-    """The origin Service a clone Service stands in for, or None for any other Service."""
-    return objects.annotations(service).get(contract.ORIGIN_SERVICE_ANNOTATION) or None
-
-
 def keys_for_service(service: dict[str, Any]) -> list[str]:
-    """A clone Service affects its origin's routes; an origin Service affects its own (ports)."""
+    """A clone Service affects its origin's routes; any other Service its own key.
+
+    Its own key covers an origin (its ports, its appearing: an origin created after its clones
+    gets them routed at once) and a Service whose origin annotation was removed (its finalizer).
+    """
     namespace = objects.namespace(service) or "default"
     origin = clone_of(service)
     return [f"{namespace}/{origin}"] if origin else [f"{namespace}/{objects.name(service)}"]
+
+
+def keys_for_update(keys: Callable[[dict[str, Any]], list[str]], old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The keys of both versions: an annotation removed or retargeted, or a route taken out,
+    must reach the origin (or Service) the *old* object named, not only the new one's."""
+    return sorted({*keys(old), *keys(new)})
 
 
 def keys_for_virtual_service(virtual_service: dict[str, Any]) -> list[str]:
@@ -101,6 +111,8 @@ class _Outcome:
     """How long a write we refused (another writer keeps undoing it) stays refused; 0: none."""
     routed: set[str] = field(default_factory=set)
     """Clone Services a route reaches after this reconcile (desired, or observed where held)."""
+    written: list[VirtualServicePlan] = field(default_factory=list)
+    """The plans executed (in a dry run: those that would have been)."""
 
 
 @dataclass
@@ -122,20 +134,23 @@ class RouteReconciler:
     def __call__(self, key: str) -> None:
         namespace, origin = key.split("/", 1)
         services = self.services.list_namespace(namespace)
+        origin_service = self.services.get(key)
+        virtual_services = self.virtual_services.list_namespace(namespace)
         clones = [s for s in services if clone_of(s) == origin]
         live = [s for s in clones if not objects.is_being_deleted(s)]
-        leaving = [
-            s for s in clones if objects.is_being_deleted(s) and objects.has_finalizer(s, contract.ROUTER_FINALIZER)
-        ]
-        for service in live:
+        if origin_service is None and live:
+            self._origin_not_found(origin, namespace, live)
+        # A missing origin gets nothing new: only clones already routed stay so (and keep the finalizer).
+        standing = routed_by(virtual_services, origin_service=origin, namespace=namespace)
+        routable = live if origin_service is not None else [s for s in live if objects.name(s) in standing]
+        for service in routable:
             if not objects.has_finalizer(service, contract.ROUTER_FINALIZER):
                 self._add_finalizer(service)
 
-        origin_service = self.services.get(key)
         inputs = [
-            Clone(service=objects.name(s), namespace=namespace, origin_service=origin, ports=_ports(s)) for s in live
+            Clone(service=objects.name(s), namespace=namespace, origin_service=origin, ports=_ports(s))
+            for s in routable
         ]
-        virtual_services = self.virtual_services.list_namespace(namespace)
         for attempt in range(1, self.max_write_attempts + 1):
             plans = plan_virtual_services(
                 origin_service=origin,
@@ -144,6 +159,7 @@ class RouteReconciler:
                 clones=inputs,
                 virtual_services=virtual_services,
                 api_version=self.virtual_service_resource.api_version,
+                origin_exists=origin_service is not None,
             )
             try:
                 outcome = self._apply_all(key, plans, live, virtual_services)
@@ -166,17 +182,22 @@ class RouteReconciler:
         else:
             raise errors.TransientError(f"{key}: cache still behind the server after {self.max_write_attempts} reads")
 
-        self._report(origin, namespace, live, plans, outcome)
+        if origin_service is not None:
+            self._report(origin, namespace, live, plans, outcome)
         self._set_gauges(origin, namespace, plans)
-        released = 0
-        for service in leaving:
-            if objects.name(service) in outcome.routed:
-                continue  # a route we may not remove yet still reaches it: keep the finalizer
-            # Only once the route is gone may the Service go: release our finalizer last.
+        # Only once no route of ours is left to a Service that is no longer a live clone (deleted,
+        # annotation removed or retargeted) may it go: release our finalizer last.
+        releasable = to_release(
+            services,
+            origin_service=origin,
+            namespace=namespace,
+            observed=virtual_services,
+            standing=after_writes(virtual_services, outcome.written),
+        )
+        for service in releasable:
             self._remove_finalizer(service)
             self.reporter.once(service, "Unrouted", f"route to {objects.name(service)} removed", warning=False)
             self.reporter.forget(service)
-            released += 1
         if not clones:
             self.reverts.forget(key)
         log.info(
@@ -184,11 +205,28 @@ class RouteReconciler:
             origin=key,
             actions=[p.action for p in plans],
             clones=len(live),
-            released=released,
+            released=len(releasable),
             held_seconds=round(outcome.held_seconds, 1),
         )
         if outcome.held_seconds:
             raise errors.RequeueAfter(outcome.held_seconds, "another writer keeps undoing our routes")
+
+    def _origin_not_found(self, origin: str, namespace: str, live: list[dict[str, Any]]) -> None:
+        """Bad input (a typo, a hand-written annotation, an origin deleted): say so, add no route."""
+        self.metrics.skipped.labels(namespace=namespace, reason="origin_not_found").inc()
+        log.warning(
+            "origin service not found; its clones get no route",
+            origin=f"{namespace}/{origin}",
+            clones=sorted(objects.name(s) for s in live),
+        )
+        for service in live:
+            self.reporter.state(
+                service,
+                "OriginNotFound",
+                f"{contract.ORIGIN_SERVICE_ANNOTATION} names {origin!r}, which is not a Service in namespace "
+                f"{namespace}: no route is added for this clone until it exists",
+                warning=True,
+            )
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -220,6 +258,7 @@ class RouteReconciler:
                         outcome.routed.update(routed_clones(http, header=header, vs_namespace=vs_namespace))
                     continue
             self._write(plan, key)
+            outcome.written.append(plan)
             outcome.routed.update(plan.routed_clones)
             if not self.dry_run:
                 # After a delete nothing of ours stands there: a later create is new intent, not a revert.

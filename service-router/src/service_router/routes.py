@@ -54,6 +54,7 @@ __all__ = [
     "plan_virtual_service",
     "plan_virtual_services",
     "route_owner",
+    "routed_by",
     "select_virtual_service",
 ]
 
@@ -121,6 +122,18 @@ def _age_key(virtual_service: dict[str, Any]) -> tuple[str, str, str]:
     # RFC 3339 timestamps in UTC ("...Z") sort chronologically as strings; a missing one sorts last.
     stamp = str((virtual_service.get("metadata") or {}).get("creationTimestamp") or "\uffff")
     return (stamp, objects.namespace(virtual_service) or "", objects.name(virtual_service))
+
+
+def routed_by(virtual_services: Sequence[dict[str, Any]], *, origin_service: str, namespace: str) -> frozenset[str]:
+    """Clone Services that routes of ours *for this origin* send to, in any of ``virtual_services``."""
+    header = routing_header(origin_service, namespace)
+    return frozenset(
+        clone
+        for vs in virtual_services
+        for clone in routed_clones(
+            (vs.get("spec") or {}).get("http") or [], header=header, vs_namespace=objects.namespace(vs) or namespace
+        )
+    )
 
 
 def select_virtual_service(
@@ -202,18 +215,20 @@ def plan_virtual_service(
     clones: Sequence[Clone],
     virtual_services: Sequence[dict[str, Any]],
     api_version: str = DEFAULT_API_VERSION,
+    may_create: bool = True,
 ) -> VirtualServicePlan:
     """Create, update, delete or leave the origin's VirtualService so that it routes ``clones``.
 
     ``virtual_services`` are the observed ones (at least those of ``namespace``); they are not
-    mutated. See the module docstring for the guarantees.
+    mutated. Without ``may_create`` no VirtualService is created. See the module docstring for
+    the guarantees.
     """
     header = routing_header(origin_service, namespace)
     relevant = relevant_clones(clones, origin_service=origin_service, namespace=namespace)
     observed, warnings = select_virtual_service(virtual_services, origin_service=origin_service, namespace=namespace)
 
     if observed is None:
-        if not relevant:
+        if not relevant or not may_create:
             return VirtualServicePlan("none", None, (), warnings)
         blocker = _blocking_opt_out(virtual_services, origin_service=origin_service, namespace=namespace)
         if blocker is not None:
@@ -371,8 +386,18 @@ def plan_virtual_services(
     clones: Sequence[Clone],
     virtual_services: Sequence[dict[str, Any]],
     api_version: str = DEFAULT_API_VERSION,
+    origin_exists: bool = True,
 ) -> tuple[VirtualServicePlan, ...]:
-    """The mesh plan (``plan_virtual_service``) followed by the opted-in gateway plans."""
+    """The mesh plan (``plan_virtual_service``) followed by the opted-in gateway plans.
+
+    For an origin that is not an existing Service (``origin_exists=False``: a typo, a hand-written
+    annotation, an origin deleted) nothing is added: no VirtualService is created and no clone
+    gains a route. Routes that already stand are kept (the origin may come back), those of clones
+    no longer given are removed, so a clone's deletion is never held up by a missing origin.
+    """
+    if not origin_exists:
+        standing = routed_by(virtual_services, origin_service=origin_service, namespace=namespace)
+        clones = [c for c in clones if c.service in standing]
     return (
         plan_virtual_service(
             origin_service=origin_service,
@@ -381,6 +406,7 @@ def plan_virtual_services(
             clones=clones,
             virtual_services=virtual_services,
             api_version=api_version,
+            may_create=origin_exists,
         ),
         *plan_gateway_virtual_services(
             origin_service=origin_service,

@@ -287,3 +287,113 @@ def test_no_virtual_service_to_route_through_is_reported_once(rig: Rig) -> None:
     assert rig.reasons(CLONE) == ["RoutingWarning", "NoVirtualService"]
     assert rig.route_names() == ["default"]
     assert len(rig.vs_writes()) == 2  # only the test's own create and opt-out edit
+
+
+# --- bad input: an origin annotation removed or retargeted, an origin that does not exist ------------
+
+
+def _annotate(rig: Rig, name: str, origin: str | None) -> None:
+    rig.client.patch(SERVICES, NS, name, {"metadata": {"annotations": {contract.ORIGIN_SERVICE_ANNOTATION: origin}}})
+
+
+def _finalizers(rig: Rig, name: str) -> list[str]:
+    return list(rig.client.get(SERVICES, NS, name)["metadata"].get("finalizers") or [])
+
+
+def test_a_service_whose_origin_annotation_is_removed_loses_its_route_then_the_finalizer(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    assert contract.ROUTER_FINALIZER in _finalizers(rig, CLONE)
+
+    _annotate(rig, CLONE, None)
+    rig.reconcile(CLONE)  # its own key first: the old origin's route still stands, so the finalizer stays
+    assert contract.ROUTER_FINALIZER in _finalizers(rig, CLONE)
+    rig.reconcile()  # the old origin's key, as the update event (old object) enqueues it
+
+    assert rig.route_names() == ["default"]
+    assert contract.ROUTER_FINALIZER not in _finalizers(rig, CLONE)
+    rig.client.delete(SERVICES, NS, CLONE)
+    with pytest.raises(errors.NotFound):
+        rig.client.get(SERVICES, NS, CLONE)
+    assert rig.reasons(CLONE)[-1] == "Unrouted"
+
+
+def test_a_finalizer_left_on_a_service_no_longer_a_clone_is_released_by_its_own_key(rig: Rig) -> None:
+    """Level-based: after a restart, the Service's own key finds it with no route of ours left."""
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    _annotate(rig, CLONE, None)
+    _undo_our_routes(rig)  # the route went while the router was not looking
+
+    rig.reconcile(CLONE)
+
+    assert contract.ROUTER_FINALIZER not in _finalizers(rig, CLONE)
+
+
+def test_a_retargeted_clone_moves_from_the_old_origins_routes_to_the_new_ones(rig: Rig) -> None:
+    rig.origin()
+    rig.origin("billing")
+    rig.clone(CLONE)
+    rig.reconcile()
+
+    _annotate(rig, CLONE, "billing")
+    rig.reconcile("billing")
+    rig.reconcile()
+
+    assert rig.route_names() == ["default"]
+    assert rig.route_names("billing") == [ROUTE, "default"]
+    assert contract.ROUTER_FINALIZER in _finalizers(rig, CLONE)  # billing still routes to it
+
+    rig.client.delete(SERVICES, NS, CLONE)
+    rig.reconcile("billing")
+    assert rig.route_names("billing") == ["default"]
+    with pytest.raises(errors.NotFound):
+        rig.client.get(SERVICES, NS, CLONE)
+
+
+@pytest.mark.parametrize("origin", ["ghost", "frontend.shop"], ids=["no-such-service", "not-a-service-name"])
+def test_an_origin_that_is_not_a_service_gets_a_warning_and_nothing_written(rig: Rig, origin: str) -> None:
+    rig.clone(CLONE, origin=origin)
+
+    rig.reconcile(origin)
+    rig.reconcile(origin)
+
+    assert rig.vs_writes() == []
+    assert rig.client.list(rig.resource, NS)[0] == []
+    assert _finalizers(rig, CLONE) == []
+    assert rig.reasons(CLONE) == ["OriginNotFound"]
+    assert [e["type"] for e in rig.events] == ["Warning"]
+    assert rig.counter("service_router_skipped_total", namespace=NS, reason="origin_not_found") == 2
+
+
+def test_an_origin_that_appears_later_gets_its_clones_routed(rig: Rig) -> None:
+    rig.clone(CLONE, origin="ghost")
+    rig.reconcile("ghost")
+    assert rig.vs_writes() == []
+
+    rig.origin("ghost", virtual_service=False)
+    rig.reconcile("ghost")
+
+    assert rig.route_names("ghost") == [ROUTE, "default"]
+    assert rig.reasons(CLONE) == ["OriginNotFound", "Routed"]
+
+
+def test_a_clone_of_an_origin_that_went_away_keeps_its_route_and_still_may_go(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.clone("echo-pr2")
+    rig.reconcile()
+    rig.client.delete(SERVICES, NS, ORIGIN)
+    rig.clone("echo-pr3")
+
+    rig.reconcile()
+    assert rig.route_names() == [ROUTE, contract.managed_route_name("echo-pr2"), "default"]
+    assert _finalizers(rig, "echo-pr3") == []
+
+    rig.client.delete(SERVICES, NS, CLONE)
+    rig.reconcile()
+    assert rig.route_names() == [contract.managed_route_name("echo-pr2"), "default"]
+    with pytest.raises(errors.NotFound):
+        rig.client.get(SERVICES, NS, CLONE)

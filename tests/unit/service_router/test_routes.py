@@ -878,3 +878,39 @@ def test_created_name_avoids_every_taken_name() -> None:
     assert result.action == "create"
     assert result.virtual_service is not None
     assert result.virtual_service["metadata"]["name"] == "echo-service-router-3"
+
+
+@pytest.mark.parametrize(
+    ("virtual_services", "clones", "actions", "names"),
+    [
+        ([], [clone(1)], ["none"], [None]),
+        ([vs(http=[DEFAULT_ROUTE])], [clone(1)], ["none"], [["default"]]),
+        (
+            [vs(http=[managed("service-router--echo-pr1", DEFAULT_ROUTE, 1), DEFAULT_ROUTE])],
+            [clone(1), clone(2)],
+            ["none"],
+            [["service-router--echo-pr1", "default"]],
+        ),
+        (
+            [vs(http=[managed("service-router--echo-pr1", DEFAULT_ROUTE, 1), DEFAULT_ROUTE])],
+            [],
+            ["update"],
+            [["default"]],
+        ),
+        ([INGRESS], [clone(1)], ["none", "none"], [None, ["api", "web"]]),
+    ],
+    ids=["nothing-created", "no-route-added", "standing-route-kept-none-added", "gone-clone-removed", "gateway"],
+)
+def test_a_missing_origin_gets_nothing_new(
+    virtual_services: list[dict], clones: list[Clone], actions: list[str], names: list[list[str] | None]
+) -> None:
+    plans = plan_virtual_services(
+        origin_service=ORIGIN,
+        namespace=NS,
+        origin_ports=(),
+        clones=clones,
+        virtual_services=virtual_services,
+        origin_exists=False,
+    )
+    assert [p.action for p in plans] == actions
+    assert [route_names(p.virtual_service) for p in plans] == names
