@@ -29,7 +29,7 @@ from controller_common.manager import Manager
 from controller_common.workqueue import WorkQueue
 from replicator import __version__
 from replicator.feedback import FeedbackReconciler, feedback_key_of_clone
-from replicator.github_source import AppCredentials, GitHubSource
+from replicator.github_source import AppCredentials, GitHubError, GitHubSource, RateLimited
 from replicator.leader_pod import PodRef, WebhookReceiverLabel, label_failures_counter
 from replicator.metrics import PREFIX, ReplicatorMetrics
 from replicator.origin_config import is_opted_in
@@ -62,6 +62,10 @@ def run(settings: Settings) -> int:
         if limit.reset_epoch is not None:
             domain.github_rate_limit_reset.set(limit.reset_epoch)
 
+    def count_rate_limit_pause(error: GitHubError | None) -> None:
+        if isinstance(error, RateLimited):
+            domain.github_rate_limit_pauses.labels(limit="secondary" if error.secondary else "primary").inc()
+
     app = (
         AppCredentials(settings.github_app_id, settings.github_app_private_key)
         if settings.github_app_id is not None and settings.github_app_private_key
@@ -83,6 +87,7 @@ def run(settings: Settings) -> int:
         origins_by_repository=lambda: origins_by_repository(deployments.list(), github.hosts),
         requirements=lambda: requirements_by_repository(deployments.list(), github.hosts),
         enqueue=queue.add,
+        on_fetch=lambda _repository, _listing, error: count_rate_limit_pause(error),
     )
 
     reconciler = CloneReconciler(

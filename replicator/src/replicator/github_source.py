@@ -54,6 +54,22 @@ class GitHubError(Exception):
 class RateLimited(GitHubError):
     """The token's budget is exhausted (or a secondary limit hit): wait ``retry_after`` seconds."""
 
+    def __init__(
+        self, message: str, *, status: int = 0, retry_after: float | None = None, secondary: bool = False
+    ) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
+        self.secondary = secondary
+        """GitHub's secondary (abuse) limit rather than the exhausted hourly budget."""
+
+
+SECONDARY_LIMIT_MIN_WAIT = 60.0
+SECONDARY_LIMIT_MAX_WAIT = 3600.0
+"""GitHub: after a secondary rate limit without ``Retry-After`` "wait at least one minute before
+retrying", and wait exponentially longer if it persists (REST docs, "Best practices for using the
+REST API" and "Rate limits for the REST API", secondary rate limits)."""
+
+_SECONDARY_MESSAGES = ("secondary rate limit", "abuse detection")
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -120,6 +136,8 @@ class GitHubSource:
     _clients: dict[tuple[str, int | None], Github] = field(default_factory=dict, init=False, repr=False)
     _installations: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
     _commit_dates: dict[tuple[Repository, str], datetime | None] = field(default_factory=dict, init=False, repr=False)
+    _secondary_strikes: int = field(default=0, init=False, repr=False)
+    """Secondary limits in a row without a Retry-After: the wait doubles with each."""
     hosts: GitHubHosts = field(init=False)
 
     @property
@@ -338,9 +356,11 @@ class GitHubSource:
         self._record_rate_limit(response_headers)
         self._observe(endpoint, status)
         if status == 304 and cached is not None:
+            self._secondary_strikes = 0
             return cached, False
         if status >= 400 or status < 200:
             raise self._error(url, status, response_headers, body)
+        self._secondary_strikes = 0
         data = json.loads(body) if body else None
         match = _NEXT_LINK.search(response_headers.get("link", ""))
         answer = _Cached(etag=response_headers.get("etag", ""), data=data, next_url=match and match[1])
@@ -361,6 +381,7 @@ class GitHubSource:
         self._observe(endpoint, status)
         if status >= 400 or status < 200:
             raise self._error(url, status, response_headers, text, method=method)
+        self._secondary_strikes = 0
         return json.loads(text) if text else None
 
     def _record_rate_limit(self, headers: dict[str, str]) -> None:
@@ -378,13 +399,21 @@ class GitHubSource:
     def _error(self, url: str, status: int, headers: dict[str, str], body: str, *, method: str = "GET") -> GitHubError:
         message = _message(body) or f"HTTP {status}"
         retry_after = headers.get("retry-after")
-        if status == 429 or (status == 403 and (retry_after or headers.get("x-ratelimit-remaining") == "0")):
+        exhausted = headers.get("x-ratelimit-remaining") == "0"
+        secondary = any(text in message.lower() for text in _SECONDARY_MESSAGES)
+        if status == 429 or (status == 403 and (retry_after or exhausted or secondary)):
             if retry_after and retry_after.isdigit():
                 wait = float(retry_after)
-            else:
+            elif exhausted:
                 reset = self._rate_limit.reset_epoch or int(time.time()) + 60
                 wait = max(1.0, reset - time.time())
-            return RateLimited(f"{method} {url}: {message}", status=status, retry_after=wait)
+            else:
+                # A secondary limit that names no time: a minute, doubling while it lasts.
+                wait = min(SECONDARY_LIMIT_MAX_WAIT, SECONDARY_LIMIT_MIN_WAIT * 2**self._secondary_strikes)
+                self._secondary_strikes += 1
+            return RateLimited(
+                f"{method} {url}: {message}", status=status, retry_after=wait, secondary=secondary or not exhausted
+            )
         return GitHubError(f"{method} {url}: {message}", status=status)
 
     def _observe(self, endpoint: str, status: int) -> None:

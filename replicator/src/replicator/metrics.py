@@ -23,6 +23,7 @@ class ReplicatorMetrics:
     github_requests: Counter
     github_rate_limit_remaining: Gauge
     github_rate_limit_reset: Gauge
+    github_rate_limit_pauses: Counter
     webhook_deliveries: Counter
     policy_skips: Gauge
     origin_errors: Counter
@@ -54,6 +55,13 @@ class ReplicatorMetrics:
             github_rate_limit_reset=Gauge(
                 f"{PREFIX}_github_rate_limit_reset_timestamp_seconds",
                 "When GitHub resets the core rate limit (Unix time).",
+                registry=r,
+            ),
+            github_rate_limit_pauses=Counter(
+                f"{PREFIX}_github_rate_limit_pauses_total",
+                "Times GitHub polling paused for every repository because GitHub said to wait, per limit "
+                "(primary: the hourly budget is spent; secondary: GitHub's abuse limit).",
+                ["limit"],
                 registry=r,
             ),
             webhook_deliveries=Counter(

@@ -171,7 +171,13 @@ class RepositoryPoller:
         except RateLimited as exc:
             wait = exc.retry_after or self._interval
             self._paused_until = self._clock() + wait
-            log.warning("github rate limited", repository=repository.full_name, retry_in_seconds=round(wait, 1))
+            log.warning(
+                "github rate limited: polling paused for every repository",
+                repository=repository.full_name,
+                limit="secondary" if exc.secondary else "primary",
+                retry_in_seconds=round(wait, 1),
+                error=str(exc),
+            )
             self._report(repository, None, exc)
             return False
         except GitHubError as exc:

@@ -138,3 +138,57 @@ def test_github_app_finds_the_installation_per_owner_and_refreshes_its_token(gh:
     with pytest.raises(GitHubError, match="not installed"):
         source.open_pull_requests(Repository(host="github.com", owner="bob", name="other"))
     gh.uninstall_app(installation)
+
+
+SECONDARY = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "message", "waits", "secondary"),
+    [
+        (403, None, SECONDARY, [60, 120, 240], True),
+        (429, None, SECONDARY, [60, 120, 240], True),
+        (403, 17, SECONDARY, [17, 17, 17], True),
+        (403, None, "You have triggered an abuse detection mechanism.", [60, 120, 240], True),
+        (429, 5, "Too many requests", [5, 5, 5], True),
+    ],
+    ids=["403-no-retry-after", "429-no-retry-after", "403-retry-after", "abuse-message", "429-retry-after"],
+)
+def test_secondary_rate_limits_wait_as_github_asks_and_back_off_while_they_last(
+    gh: GitHubApiServer, status: int, retry_after: int | None, message: str, waits: list[int], secondary: bool
+) -> None:
+    _repo_with_pulls(gh, 1)
+    source = _source(gh, token=TOKEN)
+    gh.faults.inject(
+        method="GET", path_regex="/pulls$", status=status, retry_after=retry_after, message=message, times=3
+    )
+    seen = []
+    for _ in waits:
+        with pytest.raises(RateLimited) as limited:
+            source.open_pull_requests(SHOP)
+        seen.append(limited.value.retry_after)
+        assert limited.value.secondary is secondary
+    assert seen == waits
+    assert [pr.number for pr in source.open_pull_requests(SHOP).pull_requests] == [1]  # the limit lifted
+    gh.faults.inject(method="GET", path_regex="/pulls$", status=403, message=SECONDARY, times=1)
+    with pytest.raises(RateLimited) as again:
+        source.open_pull_requests(SHOP)
+    assert again.value.retry_after == 60, "a success resets the backoff"
+
+
+def test_a_plain_403_is_not_a_rate_limit(gh: GitHubApiServer) -> None:
+    _repo_with_pulls(gh, 1)
+    source = _source(gh, token=TOKEN)
+    gh.faults.inject(method="GET", path_regex="/pulls$", status=403, message="Resource not accessible by integration")
+    with pytest.raises(GitHubError) as forbidden:
+        source.open_pull_requests(SHOP)
+    assert not isinstance(forbidden.value, RateLimited) and forbidden.value.status == 403
+
+
+def test_an_exhausted_budget_is_a_primary_limit(gh: GitHubApiServer) -> None:
+    _repo_with_pulls(gh, 1)
+    source = _source(gh, token=TOKEN)
+    gh.set_rate_limit(TOKEN, remaining=0, reset_in_seconds=30)
+    with pytest.raises(RateLimited) as exhausted:
+        source.open_pull_requests(SHOP)
+    assert not exhausted.value.secondary
