@@ -73,8 +73,8 @@ def test_webhooks_are_verified_polling_recovers_lost_ones_and_limits_are_honoure
     }
     deliveries = "replicator_webhook_deliveries_total"
     assert replicator.metric(deliveries, event="pull_request", result="accepted") >= 1
-    assert replicator.metric(deliveries, event="pull_request", result="bad-signature") >= 1
-    assert replicator.metric(deliveries, event="ping", result="missing-signature") == 1
+    assert replicator.metric(deliveries, event="unverified", result="bad-signature") >= 1
+    assert replicator.metric(deliveries, event="unverified", result="missing-signature") == 2
 
     # A lost delivery: GitHub never redelivers, polling is the truth.
     assert replicator.stop() == 0

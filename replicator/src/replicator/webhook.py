@@ -6,16 +6,34 @@ or writes the cluster, and never trusts the payload's pull-request state — the
 truth. GitHub does not redeliver a lost webhook, so polling stays the source of truth and this
 receiver is an accelerator. Every answer is immediate: 401 for a missing or wrong signature, 400
 for a body that is not a JSON object naming a repository, 413 beyond GitHub's 25 MB, 202 accepted.
+
+Anyone who can reach the port can send junk, so junk costs a bounded answer and nothing more:
+
+* nothing a request says is used before its signature is verified: the metric labels come from
+  fixed sets (an unverified request counts as event ``unverified``, a verified one as
+  ``pull_request``, ``ping`` or ``other``), so random headers cannot grow ``/metrics``;
+* the body is read by ``Content-Length`` only: missing (or a transfer coding) is 411, anything but
+  plain digits or conflicting values is 400, beyond the limit is 413, all without reading the body;
+* a connection has ``request_timeout`` seconds *in total* to send its request (a per-read timeout
+  would let a client dribble one byte at a time forever); a body still incomplete then is 408;
+* every connection is closed after its answer, and whatever goes wrong is one structlog line: a
+  client that went away is an info line, anything else an error with its traceback, answered 500.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import io
 import json
+import socket
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,6 +44,12 @@ from replicator.repository import Repository, parse_repository
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
+REQUEST_TIMEOUT_SECONDS = 10.0
+#: Every value the ``event`` label of a delivery can take: the events the receiver understands,
+#: ``other`` for any other verified event, ``unverified`` for a request that was not verified.
+EVENT_LABELS = ("pull_request", "ping", "other", "unverified")
+UNVERIFIED = "unverified"
+SIGNATURE_FAILURES = frozenset({"bad-signature", "missing-signature"})
 PULL_REQUEST_ACTIONS = frozenset(
     {
         "opened",
@@ -79,6 +103,41 @@ def repository_of(payload: dict[str, Any], api_hosts: Mapping[str, str] | None =
 Outcome = tuple[int, str]
 
 
+def event_label(event: str | None) -> str:
+    """The ``event`` label of a *verified* delivery: an event we understand, else ``other``."""
+    return event if event in ("pull_request", "ping") else "other"
+
+
+class Refused(Exception):
+    """A request answered before its body is read (or while reading it): status and result."""
+
+    def __init__(self, status: int, result: str) -> None:
+        super().__init__(status, result)
+        self.status = status
+        self.result = result
+
+
+def announced_length(headers: Message, limit: int = MAX_BODY_BYTES) -> int:
+    """The body length a request announces, or :class:`Refused` (411, 400 or 413).
+
+    Only plain ASCII digits: ``int()`` would also take ``+5``, ``1_0``, `` 5`` and other digit
+    scripts, and a negative length reads to the end of the stream. A transfer coding overrides
+    ``Content-Length`` (RFC 9112), and GitHub never sends one, so it is refused as 411.
+    """
+    lengths = headers.get_all("Content-Length") or []
+    if headers.get("Transfer-Encoding") is not None or not lengths:
+        raise Refused(411, "length-required")
+    values = {value.strip() for value in lengths}
+    value = values.pop()
+    if values or not (value.isascii() and value.isdigit()):
+        raise Refused(400, "malformed")
+    digits = value.lstrip("0") or "0"
+    # Compare the digit count first: int() refuses strings beyond 4300 digits.
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise Refused(413, "too-large")
+    return int(digits)
+
+
 def handle_delivery(
     *,
     secret: bytes,
@@ -102,7 +161,8 @@ def handle_delivery(
             payload = json.loads(form["payload"][0])
         else:
             payload = json.loads(body)
-    except (ValueError, KeyError, UnicodeDecodeError):
+    except (ValueError, KeyError, UnicodeDecodeError, RecursionError):
+        # RecursionError: json.loads of deeply nested arrays (``[[[[...``) raises it.
         return 400, "malformed"
     if not isinstance(payload, dict):
         return 400, "malformed"
@@ -120,8 +180,39 @@ def handle_delivery(
     return 202, "accepted"
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Reads a socket until one deadline for the whole request, however the bytes trickle in."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Instead of a traceback on stderr: one structured line (socketserver calls this in ``except``)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.info("webhook client went away", error=type(error).__name__)
+        else:
+            log.error("webhook request failed", exc_info=True)
+
+
 class WebhookServer:
-    """A small HTTP server on its own port, answering only ``POST <path>``."""
+    """A small HTTP server on its own port, answering only ``POST <path>``, one request per connection."""
 
     def __init__(
         self,
@@ -132,21 +223,62 @@ class WebhookServer:
         on_repository: Callable[[Repository], None],
         on_delivery: Callable[[str, str], None] | None = None,
         api_hosts: Mapping[str, str] | None = None,
+        request_timeout: float = REQUEST_TIMEOUT_SECONDS,
     ) -> None:
+        def count(event: str, result: str, status: int, **fields: Any) -> None:
+            log.info("webhook delivery", event_label=event, result=result, status=status, **fields)
+            if on_delivery is not None:
+                on_delivery(event, result)
+
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            # A slow client cannot hold a thread for long.
-            timeout = 10
+
+            def setup(self) -> None:
+                super().setup()
+                self.rfile.close()
+                deadline = time.monotonic() + request_timeout
+                self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline))
+
+            def handle_expect_100(self) -> bool:
+                # Refuse a bad length before the client sends its body, not after.
+                if self.command == "POST" and self._ours():
+                    try:
+                        announced_length(self.headers)
+                    except Refused as refused:
+                        self._refuse(refused)
+                        return False
+                return super().handle_expect_100()
 
             def do_POST(self) -> None:
-                if self.path.split("?", 1)[0] != path:
+                try:
+                    self._deliver()
+                except ConnectionError:
+                    raise  # the server's handle_error logs a client that went away
+                except Exception:
+                    log.error("webhook request failed", exc_info=True)
+                    with contextlib.suppress(OSError):
+                        self._answer(500, "error")
+
+            def _ours(self) -> bool:
+                return self.path.split("?", 1)[0] == path
+
+            def _deliver(self) -> None:
+                if not self._ours():
                     self._answer(404, "not-found")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    self._answer(413, "too-large")
+                try:
+                    length = announced_length(self.headers)
+                    body = self.rfile.read(length)
+                except Refused as refused:
+                    self._refuse(refused)
                     return
-                body = self.rfile.read(length)
+                except TimeoutError:
+                    self._refuse(Refused(408, "timeout"))
+                    return
+                if len(body) < length:
+                    log.info("webhook client went away", error="closed before the end of its body")
+                    self.close_connection = True
+                    return
                 event = self.headers.get("X-GitHub-Event")
                 status, result = handle_delivery(
                     secret=secret,
@@ -157,33 +289,47 @@ class WebhookServer:
                     content_type=self.headers.get("Content-Type"),
                     api_hosts=api_hosts,
                 )
-                log.info(
-                    "webhook delivery",
-                    github_event=event,
-                    delivery=self.headers.get("X-GitHub-Delivery"),
-                    result=result,
-                    status=status,
-                )
-                if on_delivery is not None:
-                    on_delivery(event or "unknown", result)
+                if result in SIGNATURE_FAILURES:
+                    count(UNVERIFIED, result, status)
+                else:
+                    # Verified by the secret: the sender's own headers are worth logging.
+                    count(
+                        event_label(event),
+                        result,
+                        status,
+                        github_event=event,
+                        delivery=self.headers.get("X-GitHub-Delivery"),
+                    )
                 self._answer(status, result)
+
+            def _refuse(self, refused: Refused) -> None:
+                count(UNVERIFIED, refused.result, refused.status)
+                self._answer(refused.status, refused.result)
 
             def do_GET(self) -> None:
                 self._answer(405, "method-not-allowed")
 
             def _answer(self, status: int, result: str) -> None:
+                # Whatever is left of the request (an unread body) is not ours to parse: close.
+                self.close_connection = True
+                self.connection.settimeout(request_timeout)
                 data = json.dumps({"result": result}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # structlog line above instead of stderr access logs
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                return  # "webhook delivery" above is the access log
 
-        self._server = ThreadingHTTPServer(bind_address, Handler)
-        self._server.daemon_threads = True
+            def log_message(self, format: str, *args: Any) -> None:
+                # http.server's own errors (bad request line, headers too large, timeouts); the
+                # text may quote the request, so it is cut short.
+                log.info("webhook http error", detail=(format % args)[:200])
+
+        self._server = _Server(bind_address, Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook", daemon=True)
 
     @property
