@@ -13,8 +13,8 @@ printed "writes in steady state" is the size of the plan computed against what t
 As in the reconciler, ``desired_clones`` sees every Service of the namespace, clones included,
 so its per-PR cost at steady state grows with the number of clones (table 1a shows both).
 
-Table 1b times the whole steady-state core of one reconcile, and separately the deep copies the
-reconciler's informer reads hand it (informers return copies, safe to mutate).
+Table 1b times the whole steady-state core of one reconcile over frozen objects (what the
+informers hand out, uncopied), and separately what freezing those objects costs once, on arrival.
 """
 
 from __future__ import annotations
@@ -184,20 +184,13 @@ def _converge(ns: Namespace, origin: dict[str, Any], prs: Any, config: Any) -> t
     return rounds, writes, the_plan
 
 
-def _cache_reads(deployments: list[dict[str, Any]], services: list[dict[str, Any]], desired: list[Any]) -> None:
-    """The copies ``CloneReconciler`` takes from its informers in one reconcile (informers hand out deep copies).
+def _freeze_all(deployments: list[dict[str, Any]], services: list[dict[str, Any]]) -> None:
+    """What the informers pay once per object as it arrives (list or watch event): freezing it.
 
-    ``list_namespace`` of Deployments and of Services for the existing clones, Services again for
-    ``desired_clones``, and one ``get`` per desired name to find objects holding it.
+    Reads then hand out the frozen objects themselves, with no copy per reconcile.
     """
-    by_name = {(o["kind"], o["metadata"]["name"]): o for o in [*deployments, *services]}
-    [objects.deep_copy(o) for o in deployments]
-    [objects.deep_copy(o) for o in services]
-    [objects.deep_copy(o) for o in services]
-    for obj in desired:
-        found = by_name.get((obj["kind"], obj["metadata"]["name"]))
-        if found is not None:
-            objects.deep_copy(found)
+    for obj in [*deployments, *services]:
+        objects.freeze(obj)
 
 
 def run(*, quick: bool = False) -> list[Table]:
@@ -226,7 +219,7 @@ def run(*, quick: bool = False) -> list[Table]:
             "core ms p50",
             "core ms p95",
             "core µs/PR",
-            "cache copies ms p50",
+            "freeze on arrival ms p50",
         ],
     )
     now = datetime(2026, 11, 26, tzinfo=UTC)
@@ -255,7 +248,10 @@ def run(*, quick: bool = False) -> list[Table]:
             rounds, _, final = _converge(ns, origin, selected, config)
             steady_writes = len(final.creates) + len(final.updates) + len(final.deletes)
             steady_writes_total += steady_writes
-            existing, all_services = ns.clones(), ns.services()
+            # As the informers hand them out: frozen, shared, never copied per read.
+            existing = [objects.freeze(o) for o in ns.clones()]
+            all_services = [objects.freeze(o) for o in ns.services()]
+            origin = objects.freeze(origin)
             deployments = ns.server.objects("deployments", NAMESPACE)
             desired_now = _desired(origin, all_services, selected, config, existing)
             desired_steady = repeat(
@@ -274,9 +270,8 @@ def run(*, quick: bool = False) -> list[Table]:
                 return plan(_desired(o, sv, chosen, config_now, ex), ex, origin_name=ORIGIN)
 
             core = repeat(reconcile, warmup=0, **runs)
-            copies = repeat(
-                lambda d=deployments, a=all_services, w=desired_now: _cache_reads(d, a, w), warmup=0, **runs
-            )
+            served_services = ns.services()
+            copies = repeat(lambda d=deployments, a=served_services: _freeze_all(d, a), warmup=0, **runs)
             steps.add(
                 n,
                 s,
@@ -310,9 +305,11 @@ def run(*, quick: bool = False) -> list[Table]:
         "objects = clone Deployments + clone Services the server holds after convergence;"
         " rounds = reconcile rounds with writes before the plan was empty"
         " (creates, then the clone Services' ownerReferences to their clone Deployments).",
-        "core = parse_origin_config + select_pull_requests + desired_clones + plan, at steady state (p50/p95);"
-        " cache copies = the deep copies the reconciler's informer reads make"
-        " (list_namespace of Deployments and twice of Services, get per desired name); not in core.",
+        "core = parse_origin_config + select_pull_requests + desired_clones + plan, at steady state (p50/p95),"
+        " over frozen objects as the informers hand them out (reads copy nothing);"
+        " freeze on arrival = what the informers pay once per object of the namespace when it arrives"
+        " (before, every reconcile deep-copied these objects on each read: 8.6 ms at 10 PRs, 621 ms at 500"
+        " on main at 3aa37de); not in core.",
         f"writes in steady state: {steady_writes_total}"
         " (computed: plan against the server's objects, summed over all sizes)",
     ]

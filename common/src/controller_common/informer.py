@@ -18,8 +18,13 @@ Guarantees:
   so a key whose reconcile was dropped is looked at again.
 - Handlers are called one at a time, never concurrently, and an exception in a handler is logged
   and does not stop the informer. **Handlers should only enqueue keys**: they run on the
-  informer's thread, and the objects they receive are the cache's own (do not mutate them).
-- :meth:`Informer.get` and :meth:`Informer.list` return deep copies, safe to mutate.
+  informer's thread.
+- Cached objects are frozen once, when they arrive (:class:`~controller_common.objects.FrozenDict`),
+  and :meth:`Informer.get`, :meth:`Informer.list` and the index reads hand out the cache's own
+  objects without copying: reads are free, and a write into one raises ``TypeError`` instead of
+  corrupting the cache. Change a copy (``objects.deep_copy``); reconcilers copy only what they write.
+- ``metadata.managedFields`` is not kept: no reconciler reads it, it is often the larger part of
+  an object, and an update that omits it leaves the server's record unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +54,14 @@ IndexFunc = Callable[[Obj], Iterable[str]]
 
 NAMESPACE_INDEX = "namespace"
 SHORT_WATCH_SECONDS = 1.0
+
+
+def _cached_form(obj: Obj) -> Obj:
+    """What the cache keeps of an object: frozen, without ``managedFields``."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict) and "managedFields" in metadata and not isinstance(metadata, objects.FrozenDict):
+        obj = {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+    return objects.freeze(obj)  # type: ignore[no-any-return]
 
 
 def _namespace_index(obj: Obj) -> list[str]:
@@ -135,12 +148,11 @@ class Informer:
 
     def get(self, key: str) -> Obj | None:
         with self._lock:
-            obj = self._store.get(key)
-            return objects.deep_copy(obj) if obj is not None else None
+            return self._store.get(key)
 
     def list(self) -> builtins.list[Obj]:
         with self._lock:
-            return [objects.deep_copy(obj) for obj in self._store.values()]
+            return builtins.list(self._store.values())
 
     def keys(self) -> builtins.list[str]:
         with self._lock:
@@ -149,7 +161,7 @@ class Informer:
     def by_index(self, index_name: str, value: str) -> builtins.list[Obj]:
         with self._lock:
             keys = self._indices[index_name].get(value, set())
-            return [objects.deep_copy(self._store[k]) for k in sorted(keys)]
+            return [self._store[k] for k in sorted(keys)]
 
     def list_namespace(self, namespace: str) -> builtins.list[Obj]:
         return self.by_index(NAMESPACE_INDEX, namespace)
@@ -226,6 +238,11 @@ class Informer:
         fresh = {objects.object_key(item): item for item in items}
         with self._lock:
             old_store = self._store
+            self._store = {}
+            for index in self._indices.values():
+                index.clear()
+            for key, obj in fresh.items():
+                fresh[key] = self._put(key, obj)
             added = [obj for key, obj in fresh.items() if key not in old_store]
             updated = [
                 (old_store[key], obj)
@@ -233,11 +250,6 @@ class Informer:
                 if key in old_store and objects.resource_version(old_store[key]) != objects.resource_version(obj)
             ]
             deleted = [obj for key, obj in old_store.items() if key not in fresh]
-            self._store = {}
-            for index in self._indices.values():
-                index.clear()
-            for key, obj in fresh.items():
-                self._put(key, obj)
             self.resource_version = resource_version
         for obj in added:
             self._dispatch("add", None, obj)
@@ -284,7 +296,7 @@ class Informer:
             old = self._store.get(key)
             if event_type in ("ADDED", "MODIFIED"):
                 self._remove(key)
-                self._put(key, obj)
+                obj = self._put(key, obj)
             elif event_type == "DELETED":
                 self._remove(key)
             else:
@@ -299,11 +311,13 @@ class Informer:
         else:
             self._dispatch("update", old, obj)
 
-    def _put(self, key: str, obj: Obj) -> None:
+    def _put(self, key: str, obj: Obj) -> Obj:
+        obj = _cached_form(obj)
         self._store[key] = obj
         for name, index in self._indexers.items():
             for value in index(obj):
                 self._indices[name].setdefault(value, set()).add(key)
+        return obj
 
     def _remove(self, key: str) -> None:
         obj = self._store.pop(key, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import queue as queue_mod
 import threading
 import time
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controller_common import errors
+from controller_common import errors, objects
 from controller_common.informer import Informer
 from controller_common.kube import SERVICES, Resource
 from controller_common.metrics import Metrics
@@ -201,13 +203,33 @@ def test_resync_calls_update_for_every_cached_object(client: FakeClient, make: A
     assert wait_until(lambda: {("update", "a"), ("update", "b")} <= set(recorder.snapshot()))
 
 
-def test_get_and_list_return_copies(client: FakeClient, make: Any) -> None:
-    client.lists = [([svc("a", "2")], "5")]
+def test_reads_share_the_frozen_cache_and_a_write_into_it_fails_loudly(client: FakeClient, make: Any) -> None:
+    listed = {**svc("a", "2", app="web"), "spec": {"ports": [{"port": 80}]}}
+    listed["metadata"]["managedFields"] = [{"manager": "kubectl", "operation": "Update"}]
+    client.lists = [([listed], "5")]
     informer, _ = make()
     assert informer.wait_for_sync(2)
-    informer.get("qa/a")["metadata"]["name"] = "mutated"  # type: ignore[index]
-    informer.list()[0]["metadata"]["namespace"] = "mutated"
-    assert informer.get("qa/a")["metadata"] == svc("a", "2")["metadata"]  # type: ignore[index]
+    cached = informer.get("qa/a")
+    assert cached is informer.get("qa/a") is informer.list()[0] is informer.list_namespace("qa")[0]  # no copies
+    for write in (
+        lambda: cached["metadata"].__setitem__("name", "mutated"),
+        lambda: informer.list()[0]["metadata"].update(namespace="mutated"),
+        lambda: cached["metadata"]["labels"].pop("app", None),
+        lambda: cached.setdefault("status", {}),
+        lambda: cached["spec"]["ports"].append({"port": 1}),
+    ):
+        with pytest.raises(TypeError, match="frozen"):
+            write()
+    assert "managedFields" not in cached["metadata"]  # never read by a reconciler: not kept
+    expected = {k: v for k, v in listed["metadata"].items() if k != "managedFields"}
+    assert cached["metadata"] == expected and isinstance(cached, dict)
+    mutable = objects.deep_copy(cached)
+    mutable["metadata"]["name"] = "changed"
+    mutable["spec"]["ports"].append({"port": 1})
+    assert type(mutable) is dict and type(mutable["spec"]["ports"]) is list
+    assert copy.deepcopy(cached) == cached and type(copy.deepcopy(cached)["metadata"]) is dict
+    assert json.loads(json.dumps(cached)) == cached
+    assert informer.get("qa/a")["metadata"]["name"] == "a"  # type: ignore[index]
     assert informer.get("qa/missing") is None
 
 
