@@ -17,8 +17,10 @@ from emulators.kube_api.testing import virtual_service
 GROUP = "networking.istio.io"
 
 
-def create_vs(custom: client.CustomObjectsApi, body: dict[str, Any], version: str = "v1") -> dict[str, Any]:
-    return custom.create_namespaced_custom_object(GROUP, version, "default", "virtualservices", body)
+def create_vs(
+    custom: client.CustomObjectsApi, body: dict[str, Any], version: str = "v1", **kwargs: Any
+) -> dict[str, Any]:
+    return custom.create_namespaced_custom_object(GROUP, version, "default", "virtualservices", body, **kwargs)
 
 
 def rich_virtual_service(version: str) -> dict[str, Any]:
@@ -76,11 +78,11 @@ def test_one_storage_many_versions(with_vs_crd: KubeApiServer, custom: client.Cu
     assert [i["apiVersion"] for i in listed["items"]] == [f"{GROUP}/v1beta1"]
 
 
-def test_unknown_field_is_rejected(with_vs_crd: KubeApiServer, custom: client.CustomObjectsApi) -> None:
+def test_unknown_field_is_rejected_under_strict(with_vs_crd: KubeApiServer, custom: client.CustomObjectsApi) -> None:
     body = virtual_service()
     body["spec"]["http"][0]["rout"] = []
     with pytest.raises(ApiException) as err:
-        create_vs(custom, body)
+        create_vs(custom, body, field_validation="Strict")
     assert err.value.status == 400
     assert json.loads(err.value.body)["message"] == (
         'VirtualService in version "v1" cannot be handled as a VirtualService: '
@@ -182,7 +184,7 @@ def test_istio_schema_rejects_unknown_field(
     body = rich_virtual_service(version)
     body["spec"]["http"][0]["match"][0]["headerz"] = {}
     with pytest.raises(ApiException) as err:
-        create_vs(custom, body, version)
+        create_vs(custom, body, version, field_validation="Strict")
     assert err.value.status == 400
     assert 'unknown field "spec.http[0].match[0].headerz"' in json.loads(err.value.body)["message"]
 

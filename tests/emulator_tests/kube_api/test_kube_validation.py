@@ -157,7 +157,7 @@ def test_unknown_field_in_builtin_is_strict_decoding_error(server: KubeApiServer
     body = deployment()
     body["spec"]["template"]["spec"]["containers"][0]["imagee"] = "typo"
     with pytest.raises(ApiError) as err:
-        create(server, "deployments", body)
+        create(server, "deployments", body, query={"fieldValidation": "Strict"})
     assert err.value.code == 400
     assert 'strict decoding error: unknown field "spec.template.spec.containers[0].imagee"' in str(err.value)
 

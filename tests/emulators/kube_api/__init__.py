@@ -6,8 +6,11 @@ the public API and each module's docstring for what it guarantees.
 
 Where it differs from kube-apiserver, on purpose or for lack of time:
 
-- Unknown fields are rejected (400, "strict decoding error") when ``fieldValidation`` is absent;
-  the real default is Warn (drop + warning). Warn and Ignore are honoured when asked for.
+- ``fieldValidation`` (Warn by default, Strict, Ignore) follows kube-apiserver for create, update,
+  every patch type and apply, built-in kinds and custom resources alike; duplicate fields are
+  found in JSON bodies of create and update only (not in patch documents or YAML bodies), and
+  server-side apply treats unknown fields like the other verbs, where the real one answers
+  "field not declared in schema" whatever the directive.
 - JSON (and YAML) bodies only: protobuf requests get 415, so kubectl's typed generators
   (``kubectl create deployment|service|configmap ...``) fail; ``kubectl create|apply -f`` work.
 - Server-side apply and ``managedFields`` follow the real rules approximately (``apply``,

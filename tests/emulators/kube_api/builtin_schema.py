@@ -92,3 +92,10 @@ def child(schema: dict[str, Any] | None, key: str | None) -> dict[str, Any] | No
         return resolve(props[key])
     extra = schema.get("additionalProperties")
     return resolve(extra) if isinstance(extra, dict) else None
+
+
+@functools.cache
+def object_meta_fields() -> frozenset[str]:
+    """The fields of ObjectMeta: what ``metadata`` of any object, custom resources too, may hold."""
+    meta = _definitions()["$defs"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]
+    return frozenset(meta["properties"])

@@ -16,6 +16,7 @@ import copy
 import json
 import random
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from . import builtin_schema, crds, deletion, managed_fields, patch, strategies, validation
@@ -88,13 +89,21 @@ class Api:
         return obj
 
     def _admit(
-        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, directive: str
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        directive: str,
+        duplicates: Sequence[str] = (),
     ) -> builtins.list[str]:
-        """Default, decode-check and validate ``obj`` in place; returns warnings; raises 400/422."""
+        """Default, decode-check and validate ``obj`` in place; returns warnings; raises 400/422.
+
+        ``duplicates`` are the paths of fields the request body repeated (``validation.loads_json``).
+        """
         if rt.builtin:
-            causes, warnings = validation.decode_builtin(rt, obj, directive)
+            causes, warnings = validation.decode_builtin(rt, obj, directive, duplicates)
         else:
-            causes, warnings = validation.validate_custom(rt, obj, directive)
+            causes, warnings = validation.validate_custom(rt, obj, directive, duplicates)
         others = (
             []
             if rt.plural != "services"
@@ -160,6 +169,7 @@ class Api:
         body: Any,
         query: dict[str, str],
         applied: set[tuple[str, ...]] | None = None,
+        duplicates: Sequence[str] = (),
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         directive = validation.directive_of(query.get("fieldValidation"))
         obj = self._decode(rt, body, namespace)
@@ -181,7 +191,7 @@ class Api:
                 meta.pop("generation", None)
             if rt.status_subresource and rt.plural != "namespaces":
                 obj.pop("status", None)
-            warnings = self._admit(rt, obj, None, directive)
+            warnings = self._admit(rt, obj, None, directive, duplicates)
             if rt.plural == "customresourcedefinitions":
                 obj["status"] = crds.established_status(obj, now())
             key_ns = namespace if rt.namespaced else ""
@@ -195,7 +205,14 @@ class Api:
             return self.out(rt, stored), warnings
 
     def update(
-        self, rt: ResourceType, namespace: str, name: str, body: Any, query: dict[str, str], subresource: str = ""
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        query: dict[str, str],
+        subresource: str = "",
+        duplicates: Sequence[str] = (),
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         directive = validation.directive_of(query.get("fieldValidation"))
         obj = self._decode(rt, body, namespace)
@@ -206,7 +223,14 @@ class Api:
         with self.store.lock:
             old = self._existing(rt, namespace, name)
             return self._update_locked(
-                rt, old, obj, subresource, directive, query.get("dryRun") == "All", query.get("fieldManager")
+                rt,
+                old,
+                obj,
+                subresource,
+                directive,
+                query.get("dryRun") == "All",
+                query.get("fieldManager"),
+                duplicates=duplicates,
             )
 
     def _manage(
@@ -243,6 +267,7 @@ class Api:
         dry_run: bool = False,
         manager: str | None = None,
         applied: set[tuple[str, ...]] | None = None,
+        duplicates: Sequence[str] = (),
     ) -> tuple[dict[str, Any], builtins.list[str]]:
         meta = obj["metadata"]
         name = old["metadata"]["name"]
@@ -302,7 +327,7 @@ class Api:
             ]
             if added:
                 raise validation.finalizers_forbidden(rt, name, added)
-        warnings = self._admit(rt, new, old, directive)
+        warnings = self._admit(rt, new, old, directive, duplicates)
         if strategies.has_generation(rt):
             new["metadata"]["generation"] = strategies.next_generation(rt, old, new)
         if rt.plural == "customresourcedefinitions":

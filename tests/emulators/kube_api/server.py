@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from . import apply, discovery, managed_fields, scale, tables, watch
+from . import apply, discovery, managed_fields, scale, tables, validation, watch
 from .errors import ApiError, bad_request, method_not_allowed
 from .routing import RequestInfo, resolve
 
@@ -179,7 +180,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         )
 
-    def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self, code: int, body: Any, headers: dict[str, str] | Sequence[tuple[str, str]] | None = None
+    ) -> None:
         data = json.dumps(body).encode()
         self._status = code
         self._record()  # before the client can see the answer, so tests never race the log
@@ -187,13 +190,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
-        for key, value in (headers or {}).items():
+        for key, value in headers.items() if isinstance(headers, dict) else headers or ():
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
 
     def _json_body(self) -> Any:
+        """The decoded body; the paths of fields a JSON body repeats are left in ``self._duplicates``."""
+        self._duplicates: list[str] = []
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         try:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
@@ -206,7 +211,8 @@ class Handler(BaseHTTPRequestHandler):
                     f"accepted media types include: application/json, application/yaml "
                     f"({ctype} given)",
                 )
-            return json.loads(self._body or b"null")
+            body, self._duplicates = validation.loads_json(self._body)
+            return body
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"the body of the request could not be decoded: {exc}") from None
 
@@ -309,10 +315,12 @@ class Handler(BaseHTTPRequestHandler):
         elif verb == "create":
             if info.name:
                 raise method_not_allowed()
-            obj, warnings = api.create(rt, ns, self._json_body(), query)
+            body = self._json_body()
+            obj, warnings = api.create(rt, ns, body, query, duplicates=self._duplicates)
             self._send_json(201, obj, _warning_headers(warnings))
         elif verb == "update":
-            obj, warnings = api.update(rt, ns, info.name, self._json_body(), query, info.subresource)
+            body = self._json_body()
+            obj, warnings = api.update(rt, ns, info.name, body, query, info.subresource, self._duplicates)
             self._send_json(200, obj, _warning_headers(warnings))
         elif verb == "patch" and self.headers.get("Content-Type", "").startswith(APPLY_PATCH) and not info.subresource:
             if not info.query.get("fieldManager"):
@@ -390,7 +398,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _warning_headers(warnings: list[str]) -> dict[str, str]:
-    if not warnings:
-        return {}
-    return {"Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(92) + chr(34))}"' for w in warnings)}
+def _warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
+    """One ``Warning`` header per warning, as kube-apiserver sends them: ``299 - "<quoted text>"``."""
+    return [
+        ("Warning", f'299 - "{w.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"') for w in warnings
+    ]
