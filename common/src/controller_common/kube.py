@@ -15,6 +15,9 @@ Guarantees:
 - Only single idempotent reads (``get``, ``list``, ``server_preferred_version``) are retried
   here, for transport blips: a few jittered attempts, bounded in time. Writes are never retried
   here — the work queue retries whole reconciles (exactly two retry layers).
+- Every write (create, replace, replace_status, patch) sends ``fieldValidation=Strict``: a field
+  the server does not know is a :class:`~controller_common.errors.BadRequest` naming it, never a
+  write that succeeds with the field silently dropped (the server's default, Warn).
 - Listed items carry ``apiVersion`` and ``kind`` (the server omits them inside lists).
 - A watch never hangs silently: its socket read timeout sits just above ``timeoutSeconds``, and
   410 (HTTP or an ``ERROR`` event) raises :class:`~controller_common.errors.Gone`.
@@ -221,7 +224,12 @@ class KubeClient:
         self._api.user_agent = f"{component}/{version}"
 
     def _write_query(self) -> list[tuple[str, Any]]:
-        return [("fieldManager", self.field_manager)] if self.field_manager else []
+        # Strict, not the server's default Warn: a mistyped or too-new field is then a 400 naming it,
+        # on a real cluster as in the tests, instead of a write that "succeeds" without the field.
+        query: list[tuple[str, Any]] = [("fieldValidation", "Strict")]
+        if self.field_manager:
+            query.append(("fieldManager", self.field_manager))
+        return query
 
     @property
     def host(self) -> str:
@@ -378,7 +386,12 @@ class KubeClient:
     def replace_status(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
         body = self._with_type(resource, obj)
         meta = body.get("metadata") or {}
-        return self._json("PUT", resource.path(meta.get("namespace"), meta.get("name"), "status"), body=body)
+        return self._json(
+            "PUT",
+            resource.path(meta.get("namespace"), meta.get("name"), "status"),
+            body=body,
+            query=[("fieldValidation", "Strict")],
+        )
 
     def patch(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -166,3 +167,46 @@ def test_record_event_creates_a_core_event(client: KubeClient) -> None:
     (event,) = [e for e in items if e["reason"] == "Tested"]
     assert event["involvedObject"]["uid"] == origin["metadata"]["uid"]
     assert event["source"]["component"] == "tests"
+
+
+def _writes_of_an_unknown_field(client: KubeClient) -> dict[str, Callable[[], Any]]:
+    def replace() -> Any:
+        current = client.get(SERVICES, "default", "echo")
+        current["spec"]["portz"] = []
+        return client.replace(SERVICES, current)
+
+    def replace_status() -> Any:
+        current = client.get(SERVICES, "default", "echo")
+        current["status"] = {"loadBalancer": {}, "colour": "red"}
+        return client.replace_status(SERVICES, current)
+
+    with_typo = service("typo")
+    with_typo["spec"]["portz"] = []
+    return {
+        "create": lambda: client.create(SERVICES, with_typo),
+        "replace": replace,
+        "replace_status": replace_status,
+        "merge-patch": lambda: client.patch(SERVICES, "default", "echo", {"spec": {"portz": []}}),
+        "strategic-patch": lambda: client.patch(
+            SERVICES, "default", "echo", {"spec": {"portz": []}}, patch_type="strategic"
+        ),
+        "json-patch": lambda: client.patch(
+            SERVICES, "default", "echo", [{"op": "add", "path": "/spec/portz", "value": []}], patch_type="json"
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "write", ["create", "replace", "replace_status", "merge-patch", "strategic-patch", "json-patch"]
+)
+def test_a_write_with_an_unknown_field_fails_loudly_naming_it(server: Any, client: KubeClient, write: str) -> None:
+    """The server's default (Warn) would store the object without the field and only warn: the
+    "write succeeded but the field is gone" bug that a real cluster would hide."""
+    client.create(SERVICES, service("echo"))
+    with pytest.raises(errors.BadRequest) as info:
+        _writes_of_an_unknown_field(client)[write]()
+    assert "strict decoding error: unknown field" in str(info.value)
+    assert '"spec.portz"' in str(info.value) or '"status.colour"' in str(info.value)
+    assert all(
+        r.query.get("fieldValidation") == "Strict" for r in server.request_log if r.is_write and r.verb != "delete"
+    )
