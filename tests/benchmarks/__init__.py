@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "end-to-end-latency": "benchmarks.end_to_end_latency",
     "steady-state-cost": "benchmarks.steady_state_cost",
     "informer-memory": "benchmarks.informer_memory",
+    "scale": "benchmarks.scale",
 }
 """Benchmark name -> module, in the order ``make bench`` runs them."""
 

@@ -1,8 +1,12 @@
-"""``python -m benchmarks [--quick] [NAME ...]``: run the named benchmarks (default: all) and print their figures."""
+"""``python -m benchmarks [--quick] [--sizes N,...] [NAME ...]``: run the named benchmarks (default: all).
+
+``--sizes`` (default ``$BENCH_SIZES``) goes to the benchmarks whose ``run`` takes ``sizes``; the others ignore it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import sys
@@ -31,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes: checks the benchmarks run, figures mean little"
     )
+    parser.add_argument(
+        "--sizes",
+        default=os.environ.get("BENCH_SIZES") or None,
+        help="comma-separated sizes for the benchmarks that take them (scale: environments, e.g. 100,1000,5000)",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -46,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     for name in args.names or list(BENCHMARKS):
         t0 = time.perf_counter()
-        tables = load(name).run(quick=args.quick)
+        run = load(name).run
+        sized = args.sizes and "sizes" in inspect.signature(run).parameters
+        tables = run(quick=args.quick, sizes=args.sizes.split(",")) if sized else run(quick=args.quick)
         print()
         for table in tables:
             print(table.render())
