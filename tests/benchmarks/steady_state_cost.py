@@ -169,8 +169,9 @@ def ceiling_table(seen: Observation) -> Table:
         f"one origin per repository, no pull requests; window {seen.window:.2f} s after convergence.",
         "a poll interval too short for the repositories shows the replicator's own ceiling on GitHub requests per"
         " second, whatever the configured interval (with 60 s, the ceiling caps the repositories one replica polls).",
-        "about 4/s matches the replicator's --github-read-interval (default 0.25 s between GitHub requests, passed"
-        " to PyGithub as seconds_between_requests); lower it to poll more repositories per interval.",
+        "reads are paced by GitHub's limits (replicator.github_pacing: bursts of 60, then 10/s, inside the"
+        " secondary limit of 900 a minute; a budget under a tenth spread to its reset), not a fixed sleep:"
+        " on main at 3aa37de a fixed 0.25 s (--github-read-interval, now a floor defaulting to 0) capped this at 4/s.",
     ]
     return table
 

@@ -29,6 +29,7 @@ from typing import Any
 from github import Auth, Github, GithubException, GithubIntegration
 
 from replicator.github_hosts import GitHubHosts
+from replicator.github_pacing import ReadPacer
 from replicator.pull_request import PullRequest, parse_timestamp, pull_request_from_api
 from replicator.repository import Repository
 
@@ -127,8 +128,8 @@ class GitHubSource:
     per_page: int = 100
     write_interval: float = 1.0
     """Seconds between two writes (PyGithub enforces it; GitHub asks for one second)."""
-    read_interval: float = 0.25
-    """Seconds between two requests of any kind (PyGithub's default spacing)."""
+    read_interval: float = 0.0
+    """A floor on the seconds between two reads; beyond it reads follow GitHub's limits (:mod:`github_pacing`)."""
     on_response: RequestObserver | None = None
     _cache: dict[str, _Cached] = field(default_factory=dict, init=False, repr=False)
     _rate_limit: RateLimit = field(default_factory=RateLimit, init=False)
@@ -139,6 +140,7 @@ class GitHubSource:
     _secondary_strikes: int = field(default=0, init=False, repr=False)
     """Secondary limits in a row without a Retry-After: the wait doubles with each."""
     hosts: GitHubHosts = field(init=False)
+    _pacer: ReadPacer = field(init=False, repr=False)
 
     @property
     def rate_limit(self) -> RateLimit:
@@ -147,6 +149,7 @@ class GitHubSource:
     def __post_init__(self) -> None:
         self.hosts = GitHubHosts(api_url=self.api_url, enterprise=self.enterprise_api_urls)
         """The hosts our credentials may go to (the flags'); every request is checked against it."""
+        self._pacer = ReadPacer(min_interval=self.read_interval)
 
     def base_url(self, repository: Repository) -> str:
         """The REST base URL for ``repository``; :class:`UntrustedHost` for a host nobody configured."""
@@ -311,7 +314,7 @@ class GitHubSource:
             timeout=int(self.timeout),
             per_page=self.per_page,
             seconds_between_writes=self.write_interval or None,
-            seconds_between_requests=self.read_interval or None,
+            seconds_between_requests=None,  # reads are paced by self._pacer, from GitHub's own limits
         )
         with self._lock:
             return self._clients.setdefault(key, client)
@@ -347,6 +350,14 @@ class GitHubSource:
             cached = self._cache.get(url)
         headers = {"If-None-Match": cached.etag} if cached else {}
         client = self._client(repository)
+        budget = self._rate_limit
+        wait = self._pacer.wait(limit=budget.limit, remaining=budget.remaining, reset_epoch=budget.reset_epoch)
+        if wait > 0:
+            raise RateLimited(
+                f"GET {url}: {budget.remaining} of {budget.limit} requests left until the reset; "
+                f"spreading them, next in {wait:.0f} s",
+                retry_after=wait,
+            )
         try:
             status, response_headers, body = client.requester.requestJson("GET", url, headers=headers)
         except Exception as exc:  # transport failures: requests/urllib3 raise many types

@@ -93,6 +93,8 @@ class RepositoryPoller:
         self._due: dict[Repository, float] = {}
         self._paused_until = 0.0
         self._failures: dict[Repository, int] = {}
+        self._requested: dict[Repository, None] = {}
+        """Refreshes asked for (in order), served ahead of the rest of a round."""
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
@@ -105,9 +107,10 @@ class RepositoryPoller:
             return self._states.get(repository)
 
     def request_refresh(self, repository: Repository) -> None:
-        """Fetch ``repository`` at the next opportunity (webhook delivery, newly opted-in origin)."""
+        """Fetch ``repository`` next, ahead of the round in progress (webhook delivery, new origin)."""
         with self._lock:
             self._due[repository] = 0.0
+            self._requested[repository] = None
         self._wake.set()
 
     def poll_once(self) -> None:
@@ -122,12 +125,35 @@ class RepositoryPoller:
                 self._states.pop(gone, None)
                 self._due.pop(gone, None)
                 self._failures.pop(gone, None)
-            due = [r for r in origins if self._due.get(r, 0.0) <= now]
+                self._requested.pop(gone, None)
+            due = iter(sorted((r for r in origins if self._due.get(r, 0.0) <= now), key=lambda r: r.full_name))
         if now < self._paused_until:
             return
-        for repository in sorted(due, key=lambda r: r.full_name):
+        fetched: set[Repository] = set()
+        while True:
+            repository = self._next(due, origins, fetched)
+            if repository is None:
+                return
+            fetched.add(repository)
             if not self._fetch(repository, origins[repository], requirements.get(repository, Requirements())):
-                break
+                return
+
+    def _next(
+        self, due: Iterator[Repository], origins: Mapping[Repository, Sequence[str]], fetched: set[Repository]
+    ) -> Repository | None:
+        """The next repository of this round: one a webhook asked for since, else the next due.
+
+        A refresh asked for during a long round (a webhook) goes next instead of waiting for the
+        round to end; one already fetched in this round waits for the next round (the request woke it).
+        """
+        with self._lock:
+            for asked in list(self._requested):
+                if asked in fetched:
+                    continue  # stays asked: served first in the next round, which the request woke
+                del self._requested[asked]
+                if asked in origins:
+                    return asked
+        return next((r for r in due if r not in fetched), None)
 
     def run(self, stop: threading.Event) -> None:
         # Stopping must not wait out a long interval: the stop event also wakes the loop.

@@ -192,3 +192,19 @@ def test_an_exhausted_budget_is_a_primary_limit(gh: GitHubApiServer) -> None:
     with pytest.raises(RateLimited) as exhausted:
         source.open_pull_requests(SHOP)
     assert not exhausted.value.secondary
+
+
+def test_reads_are_not_paced_by_a_fixed_sleep_but_a_spent_budget_becomes_a_pause(gh: GitHubApiServer) -> None:
+    _repo_with_pulls(gh, 1)
+    source = _source(gh, token=TOKEN)
+    gh.clear_request_log()
+    for _ in range(30):  # a burst of reads (304s) goes out back to back
+        source.open_pull_requests(SHOP)
+    assert len(gh.request_log) == 30
+    gh.set_rate_limit(TOKEN, remaining=20, reset_in_seconds=600)  # under a tenth of 5,000 left
+    source.open_pull_requests(SHOP)  # learns the budget from the headers
+    source.open_pull_requests(SHOP)  # reserves the next slot 30 s (600 s / 20) away
+    with pytest.raises(RateLimited, match="left until the reset") as spread:
+        source.open_pull_requests(SHOP)
+    assert spread.value.retry_after is not None and 25 <= spread.value.retry_after <= 31
+    assert len(gh.request_log) == 32, "the spread read never left"

@@ -292,3 +292,31 @@ def test_a_cycle_that_fails_waits_a_whole_interval_instead_of_spinning() -> None
     poller = RepositoryPoller(source=FakeLister({}), interval=45, origins_by_repository=broken, enqueue=lambda _k: None)
     poller.request_refresh(MONO)  # something is due now: a healthy cycle would come back at once
     assert poller.cycle() == 45 and calls == [1]
+
+
+def test_a_refresh_asked_for_during_a_round_goes_next_not_after_the_round() -> None:
+    repositories = [Repository(host="github.com", owner="org", name=f"r{i:02d}") for i in range(20)]
+    urgent = Repository(host="github.com", owner="org", name="zz-webhook")
+    lister = FakeLister({r: [Listing((), changed=True)] for r in [*repositories, urgent]})
+    poller = RepositoryPoller(
+        source=lister,
+        interval=60,
+        origins_by_repository=lambda: {r: [f"ns/{r.name}"] for r in [*repositories, urgent]},
+        enqueue=lambda _k: None,
+    )
+
+    def open_pull_requests(repository: Repository) -> Listing:
+        if repository == repositories[2]:
+            poller.request_refresh(urgent)  # a webhook arrives while the round is in progress
+        return FakeLister.open_pull_requests(lister, repository)
+
+    lister.open_pull_requests = open_pull_requests  # type: ignore[method-assign]
+    poller.poll_once()
+    order = lister.calls
+    assert order[:4] == [*repositories[:3], urgent], order[:5]
+    assert len(order) == 21 and order.count(urgent) == 1  # fetched once, not again at its turn
+    lister.calls.clear()
+    poller.request_refresh(repositories[5])
+    poller.request_refresh(Repository(host="github.com", owner="org", name="nobody-names-it"))
+    poller.poll_once()
+    assert lister.calls == [repositories[5]]
