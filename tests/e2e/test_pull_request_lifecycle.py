@@ -12,6 +12,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from invariants import Expectations, assert_invariants, snapshot
 
 from controller_common import contract
 from controller_common.kube import DEPLOYMENTS
@@ -60,6 +61,7 @@ def test_pull_request_gets_an_environment_and_a_route_then_loses_them(world: Wor
     world.seed_origin(ORIGIN, repository=f"https://github.com/mercari/{ORIGIN}", image=IMAGE)
     world.start_controllers()
     before = world.snapshot(ORIGIN)
+    untouched = snapshot(world)
 
     first = world.open_pull_request(repo, "feature-a")
     clone_a = f"{ORIGIN}-pr{first}"
@@ -112,12 +114,14 @@ def test_pull_request_gets_an_environment_and_a_route_then_loses_them(world: Wor
     assert snap.virtual_service["spec"]["http"] == before.virtual_service["spec"]["http"]  # type: ignore[index]
     for controller in world.controllers:
         assert controller.running, controller.logs()[-3000:]
+    assert_invariants(world, untouched)
 
 
 def test_no_route_lingers_when_the_origin_loses_its_opt_in(world: World) -> None:
     repo = world.create_repository(ORIGIN)
     world.seed_origin(ORIGIN, repository=f"mercari/{ORIGIN}", image=IMAGE)
     world.start_controllers()
+    untouched = snapshot(world)
     number = world.open_pull_request(repo, "feature-x")
     clone = f"{ORIGIN}-pr{number}"
     world.wait_for(ORIGIN, lambda s: f"service-router--{clone}" in s.route_names, message="routed")
@@ -134,3 +138,4 @@ def test_no_route_lingers_when_the_origin_loses_its_opt_in(world: World) -> None
         timeout=10,
         message="opt-out removes the environment",
     )
+    assert_invariants(world, untouched, Expectations(changed={f"Deployment/default/{ORIGIN}"}))
