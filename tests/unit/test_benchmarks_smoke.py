@@ -8,8 +8,9 @@ import pytest
 from benchmarks import BENCHMARKS, load
 from benchmarks.__main__ import main
 from benchmarks.measure import Table
+from benchmarks.scale import Size, parse_size
 
-REAL_PROCESSES = {"end-to-end-latency", "steady-state-cost"}
+REAL_PROCESSES = {"end-to-end-latency", "steady-state-cost", "scale"}
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,28 @@ def test_command_line_lists_benchmarks_and_rejects_unknown_names(capsys: pytest.
     with pytest.raises(SystemExit) as exit_info:
         main(["no-such-benchmark"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        pytest.param("10", Size(10, 1), id="up-to-100-is-one-pr-per-origin"),
+        pytest.param("100", Size(100, 1), id="hundred"),
+        pytest.param("1000", Size(100, 10), id="thousand-is-100-origins-x-10"),
+        pytest.param("5_000", Size(100, 50), id="underscores"),
+        pytest.param("5x2", Size(5, 2), id="explicit-origins-x-prs"),
+    ],
+)
+def test_scale_sizes_are_environments_or_origins_x_pull_requests(text: str, size: Size) -> None:
+    assert parse_size(text) == size
+
+
+def test_scale_rejects_a_size_it_cannot_split_into_100_origins() -> None:
+    with pytest.raises(ValueError, match="multiple of 100"):
+        parse_size("150")
+
+
+def test_sizes_go_only_to_benchmarks_that_take_them(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--sizes`` is ignored by a benchmark whose ``run`` has no ``sizes`` parameter."""
+    assert main(["--quick", "--sizes", "100", "router-planning"]) == 0
+    assert load("router-planning").TITLE in capsys.readouterr().out
