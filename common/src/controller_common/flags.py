@@ -2,11 +2,16 @@
 
 Both controllers are deployed and operated the same way, so the process-level knobs (where the
 cluster is, what to watch, where metrics and probes listen, logging, dry-run) are defined once.
+
+Every flag that is a duration takes what controller-runtime's flags take, a Go duration
+(``90s``, ``2m``, ``1h30m``, ``500ms``, ``1.5h``: :func:`parse_duration`), and plain seconds
+(``600``, ``0.3``) as before; a negative or malformed value is a usage error naming the flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ class ProcessSettings:
     leader_election: LeaderElectionSettings | None = None
     """None: run workers at once (a single replica, or local runs)."""
     cache_sync_timeout_seconds: float = 120.0
+    context: str | None = None
+    """The kubeconfig context to use (``--context``); None: the kubeconfig's current context."""
 
     @property
     def log_json(self) -> bool | None:
@@ -43,8 +50,58 @@ class LeaderElectionSettings:
     retry_period_seconds: float = 2.0
 
 
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.ParseDuration: one or more decimal numbers, each with an optional fraction and a unit.
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_COMPONENT = re.compile(rf"({_NUMBER})(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_PLAIN_SECONDS = re.compile(_NUMBER)
+DURATION_EXAMPLES = "e.g. 90s, 2m, 1h30m, 500ms, or plain seconds"
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration (``1h30m``, ``1.5h``, ``500ms``, ``2m``) or a plain number of seconds.
+
+    Raises ValueError, with what to write instead, for negative or malformed values.
+    """
+    value = text.strip()
+    if value.startswith("-"):
+        raise ValueError(f"{text!r} is negative: a duration must be 0 or more ({DURATION_EXAMPLES})")
+    value = value.removeprefix("+")
+    if not value:
+        raise ValueError(f"empty duration ({DURATION_EXAMPLES})")
+    if _PLAIN_SECONDS.fullmatch(value):
+        return float(value)
+    total, position = 0.0, 0
+    while position < len(value):
+        component = _COMPONENT.match(value, position)
+        if component is None:
+            raise ValueError(f"{text!r} is not a duration ({DURATION_EXAMPLES})")
+        total += float(component[1]) * _UNIT_SECONDS[component[2]]
+        position = component.end()
+    return total
+
+
+def duration(text: str) -> float:
+    """``type=`` for argparse: seconds, or argparse's usage error naming the flag."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def format_duration(seconds: float) -> str:
+    """``600`` -> ``10m``, ``0.25`` -> ``250ms``: defaults in help texts, written as a user would."""
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def add_process_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
+    parser.add_argument("--context", help="kubeconfig context to use (default: the kubeconfig's current context)")
     parser.add_argument(
         "--namespace",
         action="append",
@@ -52,7 +109,9 @@ def add_process_flags(parser: argparse.ArgumentParser) -> None:
         help="watch only this namespace (repeatable; default: all namespaces)",
     )
     parser.add_argument("--workers", type=int, default=2, help="concurrent reconciles (default 2)")
-    parser.add_argument("--resync-period", type=float, default=600.0, help="seconds between full resyncs (default 600)")
+    parser.add_argument(
+        "--resync-period", type=duration, default=600.0, help=f"between full resyncs ({DURATION_EXAMPLES}; default 10m)"
+    )
     parser.add_argument(
         "--metrics-bind-address", default=":8080", help='address for /metrics (default ":8080"; "0" disables)'
     )
@@ -79,14 +138,14 @@ def add_process_flags(parser: argparse.ArgumentParser) -> None:
         "--leader-election-namespace",
         help="Lease namespace (default: $POD_NAMESPACE, the in-cluster namespace, else 'default')",
     )
-    parser.add_argument("--leader-elect-lease-duration", type=float, default=15.0, help="seconds (default 15)")
-    parser.add_argument("--leader-elect-renew-deadline", type=float, default=10.0, help="seconds (default 10)")
-    parser.add_argument("--leader-elect-retry-period", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument("--leader-elect-lease-duration", type=duration, default=15.0, help="duration (default 15s)")
+    parser.add_argument("--leader-elect-renew-deadline", type=duration, default=10.0, help="duration (default 10s)")
+    parser.add_argument("--leader-elect-retry-period", type=duration, default=2.0, help="duration (default 2s)")
     parser.add_argument(
         "--cache-sync-timeout",
-        type=float,
+        type=duration,
         default=120.0,
-        help="seconds to wait for caches before exiting (default 120)",
+        help=f"how long to wait for caches before exiting ({DURATION_EXAMPLES}; default 2m)",
     )
 
 
@@ -140,4 +199,5 @@ def process_settings(
         dry_run=args.dry_run,
         leader_election=leader_election,
         cache_sync_timeout_seconds=args.cache_sync_timeout,
+        context=args.context or None,
     )

@@ -48,7 +48,7 @@ def run(settings: Settings) -> int:
     library.build_info(__version__)
     domain = ReplicatorMetrics.create(library)
     process = settings.process
-    client = KubeClient.from_environment(process.kubeconfig)
+    client = KubeClient.from_environment(process.kubeconfig, process.context)
     manager = Manager.from_settings(name="replicator", client=client, metrics=library, process=process)
     deployments = manager.informer(DEPLOYMENTS)
     services = manager.informer(SERVICES)

@@ -37,7 +37,7 @@ def run(settings: Settings) -> int:
     library.build_info(__version__)
     domain = RouterMetrics.create(library)
     process = settings.process
-    client = KubeClient.from_environment(process.kubeconfig)
+    client = KubeClient.from_environment(process.kubeconfig, process.context)
     manager = Manager.from_settings(name="service-router", client=client, metrics=library, process=process)
     vs_resource = wait_for_virtual_services(client, manager.stop_event)
     if vs_resource is None:

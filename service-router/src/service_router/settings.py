@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from controller_common.flags import ProcessSettings, add_process_flags, process_settings
+from controller_common.flags import ProcessSettings, add_process_flags, duration, format_duration, process_settings
 from service_router import __version__
 from service_router.reverts import DEFAULT_BACKOFF_SECONDS, DEFAULT_THRESHOLD, DEFAULT_WINDOW_SECONDS
 
@@ -41,15 +41,16 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--revert-window",
-        type=float,
+        type=duration,
         default=DEFAULT_WINDOW_SECONDS,
-        help=f"seconds (default {DEFAULT_WINDOW_SECONDS:.0f})",
+        help=f"duration, e.g. 10m or 600 (default {format_duration(DEFAULT_WINDOW_SECONDS)})",
     )
     parser.add_argument(
         "--revert-backoff",
-        type=float,
+        type=duration,
         default=DEFAULT_BACKOFF_SECONDS,
-        help=f"seconds to stop restoring, doubled while the fight goes on (default {DEFAULT_BACKOFF_SECONDS:.0f})",
+        help="how long to stop restoring, doubled while the fight goes on "
+        f"(default {format_duration(DEFAULT_BACKOFF_SECONDS)})",
     )
 
 

@@ -61,3 +61,50 @@ def test_enterprise_hosts_and_feedback_flags() -> None:
     assert settings.github_deployments and settings.github_pr_comment
     assert settings.github_write_interval_seconds == 0.5 and settings.github_read_interval_seconds == 0
     assert settings.redacted()["github_token"] == "<set>"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "seconds"),
+    [
+        (["--poll-interval=2m"], {}, 120.0),
+        (["--poll-interval", "90"], {}, 90.0),
+        ([], {"POLL_INTERVAL_SECONDS": "1m30s"}, 90.0),
+        ([], {"POLL_INTERVAL_SECONDS": "0.3"}, 0.3),
+        (["--poll-interval=5m"], {"POLL_INTERVAL_SECONDS": "10"}, 300.0),
+        ([], {}, 60.0),
+    ],
+    ids=["flag-go-duration", "flag-seconds", "env-go-duration", "env-seconds", "flag-beats-env", "default"],
+)
+def test_poll_interval_is_a_go_duration_or_seconds(argv: list[str], environ: dict[str, str], seconds: float) -> None:
+    assert parse_settings(argv, environ=environ).poll_interval_seconds == seconds
+
+
+def test_github_pacing_flags_are_durations() -> None:
+    settings = parse_settings(["--github-write-interval=1.5s", "--github-read-interval=250ms"], environ={})
+    assert settings.github_write_interval_seconds == 1.5
+    assert settings.github_read_interval_seconds == 0.25
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "named"),
+    [
+        (["--poll-interval=-1m"], {}, "argument --poll-interval: "),
+        (["--poll-interval=soon"], {}, "argument --poll-interval: "),
+        (["--poll-interval=0s"], {}, "--poll-interval must be positive"),
+        (["--github-read-interval=fast"], {}, "argument --github-read-interval: "),
+        ([], {"POLL_INTERVAL_SECONDS": "2 minutes"}, "POLL_INTERVAL_SECONDS: "),
+    ],
+    ids=["negative", "garbage", "zero", "pacing-garbage", "env-garbage"],
+)
+def test_bad_durations_are_usage_errors_naming_the_flag(
+    argv: list[str], environ: dict[str, str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(argv, environ=environ)
+    assert exited.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_context_is_passed_on_with_the_kubeconfig() -> None:
+    settings = parse_settings(["--kubeconfig=/etc/kube/config", "--context=staging"], environ={})
+    assert (settings.process.kubeconfig, settings.process.context) == ("/etc/kube/config", "staging")
