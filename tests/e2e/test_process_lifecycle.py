@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 import requests
+from invariants import assert_invariants, snapshot
 
 from controller_common import contract
 from controller_common.kube import LEASES, SERVICES
@@ -73,6 +74,7 @@ def test_version_flag_names_each_controller() -> None:
 def test_standby_takes_over_when_the_leader_dies(world: World) -> None:
     repo = world.create_repository(ORIGIN)
     world.seed_origin(ORIGIN, repository=f"mercari/{ORIGIN}", image="ghcr.io/mercari/echo:1.0")
+    untouched = snapshot(world)
     replicas = {
         binary: [Replica(world, binary, 1), Replica(world, binary, 2)] for binary in ("replicator", "service-router")
     }
@@ -109,6 +111,7 @@ def test_standby_takes_over_when_the_leader_dies(world: World) -> None:
     assert sorted(r for r in snap.route_names if r.startswith("service-router--")) == sorted(
         [f"service-router--{ORIGIN}-pr{first}", f"service-router--{ORIGIN}-pr{second}"]
     )
+    assert_invariants(world, untouched)
 
     # A graceful stop exits 0 and releases the Lease for the next replica.
     for binary, group in replicas.items():

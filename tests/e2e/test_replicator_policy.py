@@ -24,6 +24,7 @@ from e2e.replicator_support import (
     wait_clones,
     wait_event,
 )
+from invariants import assert_invariants, snapshot
 
 from controller_common import contract
 from controller_common.kube import DEPLOYMENTS
@@ -54,6 +55,7 @@ def test_policies_choose_environments_and_the_steady_state_costs_nothing(world: 
     )
     seed(world, "cart", repository=f"{OWNER}/shop", annotations={contract.MAX_ENVIRONMENTS_ANNOTATION: "1"})
     seed(world, "solo", repository=f"{OWNER}/solo")
+    untouched = snapshot(world)
     replicator = Replicator(world, poll_interval=0.3)
     start_router(world)
 
@@ -115,3 +117,4 @@ def test_policies_choose_environments_and_the_steady_state_costs_nothing(world: 
     assert set(clone_deployments(world, "web")) == {draft, feature, hotfix}
     for controller in world.controllers:
         assert controller.running, controller.logs()[-3000:]
+    assert_invariants(world, untouched)

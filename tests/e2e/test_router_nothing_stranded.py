@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 from e2e.router_support import Router, create_clone, event_reasons, route_names, service, virtual_service
+from invariants import Expectations, assert_invariants, snapshot
 
 from controller_common import contract
 from controller_common.kube import SERVICES
@@ -41,6 +42,7 @@ def test_a_clone_deleted_while_the_router_is_down_loses_its_route_then_the_unins
             "spec": {"ports": [{"port": 80}], "selector": {"a": "b"}},
         },
     )
+    untouched = snapshot(world)
     router = Router(world).start()
     create_clone(world, "echo-pr1", ORIGIN)
     create_clone(world, "echo-pr2", ORIGIN)
@@ -117,6 +119,7 @@ def test_a_clone_deleted_while_the_router_is_down_loses_its_route_then_the_unins
             "service-router--echo-pr2",
         ]
     ]
+    assert_invariants(world, untouched, Expectations(controllers=("service-router",)))
 
     # Uninstall: the router stopped first; a dry run changes nothing, the real run removes it all.
     router.stop()
