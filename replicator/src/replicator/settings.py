@@ -12,7 +12,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller_common.flags import ProcessSettings, add_process_flags, process_settings
+from controller_common.flags import (
+    DURATION_EXAMPLES,
+    ProcessSettings,
+    add_process_flags,
+    duration,
+    parse_duration,
+    process_settings,
+)
 from replicator import __version__
 from replicator.github_hosts import DEFAULT_GITHUB_API_URL
 
@@ -84,22 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--github-write-interval",
-        type=float,
+        type=duration,
         default=1.0,
-        help="seconds between two GitHub writes (GitHub asks for at least 1 between content-creating requests)",
+        help="between two GitHub writes (default 1s: GitHub asks for at least 1s between content-creating requests)",
     )
     parser.add_argument(
         "--github-read-interval",
-        type=float,
+        type=duration,
         default=0.0,
         help="a floor on the seconds between two GitHub reads (default 0: reads follow GitHub's rate-limit "
         "headers and its secondary limit, 600 a minute with bursts of 60)",
     )
     parser.add_argument(
         "--poll-interval",
-        type=float,
+        type=duration,
         default=None,
-        help="seconds between pull-request polls per repository (default: $POLL_INTERVAL_SECONDS, else 60)",
+        help=f"between pull-request polls per repository ({DURATION_EXAMPLES}; "
+        "default: $POLL_INTERVAL_SECONDS, else 1m)",
     )
     parser.add_argument(
         "--webhook-bind-address",
@@ -132,9 +140,13 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     if args.webhook_bind_address != "0" and not secret:
         parser.error("the webhook receiver requires a secret (--webhook-secret-file or $GITHUB_WEBHOOK_SECRET)")
     try:
-        poll = args.poll_interval if args.poll_interval is not None else float(env.get("POLL_INTERVAL_SECONDS", 60))
-    except ValueError:
-        parser.error("POLL_INTERVAL_SECONDS must be a number")
+        poll = (
+            args.poll_interval
+            if args.poll_interval is not None
+            else parse_duration(env.get("POLL_INTERVAL_SECONDS", "60"))
+        )
+    except ValueError as exc:
+        parser.error(f"POLL_INTERVAL_SECONDS: {exc}")
     if poll <= 0:
         parser.error("--poll-interval must be positive")
     app_id_text = args.github_app_id or env.get("GITHUB_APP_ID")
