@@ -303,8 +303,9 @@ def run(*, quick: bool = False) -> list[Table]:
     ]
     steady_table.notes += [
         "objects = clone Deployments + clone Services the server holds after convergence;"
-        " rounds = reconcile rounds with writes before the plan was empty"
-        " (creates, then the clone Services' ownerReferences to their clone Deployments).",
+        " rounds = plan rounds with writes before the plan was empty"
+        " (creates, then the clone Services' ownerReferences to their clone Deployments); the reconciler itself"
+        " plans again right after creating new clone Deployments, so it writes each object once, in one reconcile.",
         "core = parse_origin_config + select_pull_requests + desired_clones + plan, at steady state (p50/p95),"
         " over frozen objects as the informers hand them out (reads copy nothing);"
         " freeze on arrival = what the informers pay once per object of the namespace when it arrives"

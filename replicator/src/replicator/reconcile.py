@@ -156,7 +156,20 @@ class CloneReconciler:
                 reason="no-service",
             )
         desired = [obj for cs in clone_sets for obj in (cs.deployment, *cs.services)]
-        the_plan = plan(desired, [*existing, *self._name_holders(namespace, name, desired)], origin_name=name)
+        holders = self._name_holders(namespace, name, desired)
+        the_plan = plan(desired, [*existing, *holders], origin_name=name)
+        new_deployments = [o for o in the_plan.creates if o["kind"] == "Deployment"]
+        if new_deployments and not self.dry_run and any(o["kind"] == "Service" for o in the_plan.creates):
+            # A new clone Deployment's uid exists once it is created: create it first, then plan
+            # again so its Services are created complete, owner reference included, in one write
+            # each (not a create and then an update for the reference).
+            created = self._execute(
+                replace(the_plan, creates=tuple(new_deployments), updates=(), deletes=()), origin=origin, key=key
+            )
+            clone_uids.update({objects.name(d): objects.uid(d) or "" for d in created if objects.uid(d)})
+            clone_sets = desired_clones(origin, services, gated.ready, config, clone_uids=clone_uids)
+            desired = [obj for cs in clone_sets for obj in (cs.deployment, *cs.services)]
+            the_plan = plan(desired, [*existing, *created, *holders], origin_name=name)
         self._execute(the_plan, origin=origin, key=key)
         self.metrics.environments.labels(namespace=namespace, origin=name, repository=config.repository.full_name).set(
             len(clone_sets)
@@ -248,7 +261,9 @@ class CloneReconciler:
         self.metrics.origin_errors.labels(reason=reason).inc()
         self.record_event(origin, reason=event_reason, message=message, event_type="Warning")
 
-    def _execute(self, the_plan: Plan, *, origin: dict[str, Any] | None, key: str) -> None:
+    def _execute(self, the_plan: Plan, *, origin: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
+        """Write the plan; the objects created, as the server answered (with their uids)."""
+        created: list[dict[str, Any]] = []
         for conflict in the_plan.conflicts:
             kind, namespace, name = conflict.key
             message = f"{kind} {namespace}/{name} {conflict.reason}: not touched"
@@ -257,7 +272,7 @@ class CloneReconciler:
             if origin is not None:
                 self.record_event(origin, reason="CloneConflict", message=message, event_type="Warning")
         if the_plan.is_empty:
-            return
+            return created
         if self.dry_run:
             log.info(
                 "dry run: plan not executed",
@@ -266,10 +281,10 @@ class CloneReconciler:
                 updates=[objects.name(o) for o in the_plan.updates],
                 deletes=[objects.name(o) for o in the_plan.deletes],
             )
-            return
+            return created
         for obj in the_plan.creates:
             with self._reporting_failure(origin, obj, "create"):
-                self.client.create(RESOURCES[obj["kind"]], obj)
+                created.append(self.client.create(RESOURCES[obj["kind"]], obj))
             self._written(origin, obj, "create", "Created")
         for obj in the_plan.updates:
             with self._reporting_failure(origin, obj, "update"):
@@ -287,6 +302,7 @@ class CloneReconciler:
             except errors.NotFound:
                 continue
             self._written(origin, obj, "delete", "Deleted")
+        return created
 
     @contextlib.contextmanager
     def _reporting_failure(self, origin: dict[str, Any] | None, obj: dict[str, Any], action: str) -> Iterator[None]:

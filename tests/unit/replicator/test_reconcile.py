@@ -38,13 +38,14 @@ class FakeCluster:
     fail: dict[str, Exception] = field(default_factory=dict)
     uid: int = 0
 
-    def put(self, obj: Obj) -> None:
+    def put(self, obj: Obj) -> Obj:
         kind = obj.get("kind") or ("Service" if "ports" in obj.get("spec", {}) else "Deployment")
         obj = {**copy.deepcopy(obj), "kind": kind}
         self.uid += 1
         obj["metadata"].setdefault("uid", f"uid-{self.uid}")
         obj["metadata"]["resourceVersion"] = str(self.uid)
         self.objects[(kind, obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+        return copy.deepcopy(obj)
 
     def _write(self, verb: str, obj: Obj) -> None:
         key = f"{verb} {obj['kind']}/{obj['metadata']['name']}"
@@ -54,8 +55,7 @@ class FakeCluster:
 
     def create(self, _resource: Any, obj: Obj) -> Obj:
         self._write("create", obj)
-        self.put(obj)
-        return obj
+        return self.put(obj)  # as the server answers: with the uid it assigned
 
     def replace(self, _resource: Any, obj: Obj) -> Obj:
         self._write("update", obj)
@@ -208,8 +208,12 @@ def test_each_policy_skip_is_reported_once_and_only_selected_prs_get_clones(harn
     assert h.reasons().count("PullRequestsSkipped") == 1 and h.reasons().count("EnvironmentLimitReached") == 1
     skipped = next(m for r, m, _ in h.events if r == "PullRequestsSkipped")
     assert "draft: #2" in skipped and "fork: #3" in skipped and "excluded-label: #4" in skipped
-    h.run()  # the clone Service gets its owner reference to the clone Deployment, now that it exists
-    assert h.cluster.writes[-1] == "update Service/echo-pr1"
+    # One write per object: the clone Service was created with its owner reference already.
+    assert h.cluster.writes == ["create Deployment/echo-pr1", "create Service/echo-pr1"]
+    clone = h.cluster.objects[("Deployment", "shop", "echo-pr1")]
+    service = h.cluster.objects[("Service", "shop", "echo-pr1")]
+    owners = {(r["kind"], r["name"], r["uid"]) for r in service["metadata"]["ownerReferences"]}
+    assert ("Deployment", "echo-pr1", clone["metadata"]["uid"]) in owners
     writes = len(h.cluster.writes)
     h.events.clear()
     h.run()
