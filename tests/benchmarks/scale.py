@@ -27,6 +27,7 @@ import collections
 import math
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -380,5 +381,16 @@ def measure(size: Size, options: Options) -> Result:
 def run(*, quick: bool = False, sizes: Sequence[str] | None = None) -> list[Table]:
     options = Options.from_environment(QUICK if quick else FULL)
     chosen = QUICK_SIZES if quick and not sizes else parse_sizes(",".join(sizes or [DEFAULT_SIZES]))
-    results = [measure(size, options) for size in chosen]
+    results = []
+    for size in chosen:
+        results.append(result := measure(size, options))
+        # The tables come after the last size; a long run says what it has so far.
+        print(
+            f"  (scale: {size.environments:,} environments in {result.elapsed:.0f} s:"
+            f" burst {result.burst['seconds']:.1f} s,"
+            f" floor {result.floor['unbounded']:.1f} s, restart {result.restart['replicator'].seconds:.1f} /"
+            f" {result.restart['service-router'].seconds:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return scale_tables.tables(results, options)

@@ -100,7 +100,8 @@ def figures_table(results: Sequence[Result], options: Options) -> Table:
         " successful non-Event writes of both controllers, the floor's being exactly 3.",
         "floor: KubeClient creates the Deployment, creates the Service and JSON-patches the route into the"
         " VirtualService, per environment, one client per thread ('unbounded': one thread per environment, at most"
-        f" {UNBOUNDED_MAX_THREADS}), in a namespace of its own deleted before the controllers start.",
+        f" {UNBOUNDED_MAX_THREADS}: 1,000 connections at once overflow the emulator's accept backlog), in a"
+        " namespace of its own deleted before the controllers start.",
         "restart: both stopped (SIGTERM) once converged, started again; idle = /readyz 200, workqueue_depth 0 and"
         f" reconcile_total unchanged for {options.stable_seconds} s (and, for the replicator, every repository"
         " listed once since its start); the figure is the last activity seen (polled every 0.25 s) after start.",
