@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -55,6 +55,15 @@ class InformerGroup:
 
     def list_namespace(self, namespace: str) -> builtins.list[dict[str, Any]]:
         return [obj for informer in self._informers for obj in informer.list_namespace(namespace)]
+
+    def add_index(self, name: str, index: Callable[[dict[str, Any]], Iterable[str]]) -> None:
+        """Maintain ``index`` (object -> values) in every informer; read it with :meth:`by_index`."""
+        for informer in self._informers:
+            informer.add_index(name, index)
+
+    def by_index(self, name: str, value: str) -> builtins.list[dict[str, Any]]:
+        """The cached objects whose ``name`` index holds ``value``: a lookup, not a scan."""
+        return [obj for informer in self._informers for obj in informer.by_index(name, value)]
 
     def on_change(self, handler: Callable[[str, dict[str, Any]], None]) -> None:
         for informer in self._informers:

@@ -33,8 +33,14 @@ from replicator.github_source import AppCredentials, GitHubError, GitHubSource, 
 from replicator.leader_pod import PodRef, WebhookReceiverLabel, label_failures_counter
 from replicator.metrics import PREFIX, ReplicatorMetrics
 from replicator.origin_config import is_opted_in
-from replicator.origin_index import origins_by_repository, requirements_by_repository
-from replicator.reconcile import CloneReconciler, origin_key_of_clone
+from replicator.origin_index import (
+    ALL,
+    OPTED_IN_INDEX,
+    opted_in_index,
+    origins_by_repository,
+    requirements_by_repository,
+)
+from replicator.reconcile import CLONES_OF_INDEX, CloneReconciler, clones_of_index, origin_key_of_clone
 from replicator.repository import GITHUB_COM
 from replicator.repository_poller import RepositoryPoller
 from replicator.settings import Settings, parse_settings
@@ -52,6 +58,9 @@ def run(settings: Settings) -> int:
     manager = Manager.from_settings(name="replicator", client=client, metrics=library, process=process)
     deployments = manager.informer(DEPLOYMENTS)
     services = manager.informer(SERVICES)
+    deployments.add_index(OPTED_IN_INDEX, opted_in_index)
+    for cache in (deployments, services):
+        cache.add_index(CLONES_OF_INDEX, clones_of_index)
     queue = WorkQueue("replicator", metrics=library)
 
     def on_github_response(endpoint: str, status: int) -> None:
@@ -84,8 +93,8 @@ def run(settings: Settings) -> int:
     poller = RepositoryPoller(
         source=github,
         interval=settings.poll_interval_seconds,
-        origins_by_repository=lambda: origins_by_repository(deployments.list(), github.hosts),
-        requirements=lambda: requirements_by_repository(deployments.list(), github.hosts),
+        origins_by_repository=lambda: origins_by_repository(deployments.by_index(OPTED_IN_INDEX, ALL), github.hosts),
+        requirements=lambda: requirements_by_repository(deployments.by_index(OPTED_IN_INDEX, ALL), github.hosts),
         enqueue=queue.add,
         on_fetch=lambda _repository, _listing, error: count_rate_limit_pause(error),
     )
@@ -140,9 +149,8 @@ def run(settings: Settings) -> int:
             queue.add(origin_key)
             on_clone(service)
             return
-        for deployment in deployments.list_namespace(namespace):
-            if is_opted_in(deployment):
-                queue.add(objects.object_key(deployment))
+        for deployment in deployments.by_index(OPTED_IN_INDEX, namespace):
+            queue.add(objects.object_key(deployment))
 
     deployments.on_change(on_deployment)
     deployments.on_update(on_opt_out)

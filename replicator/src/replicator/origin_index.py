@@ -22,6 +22,19 @@ from replicator.repository_poller import Requirements
 
 log = structlog.get_logger(__name__)
 
+OPTED_IN_INDEX = "opted-in"
+"""Informer index of opted-in origin Deployments: by namespace, and all of them under :data:`ALL`."""
+ALL = "*"  # never a namespace name
+
+
+def opted_in_index(deployment: Mapping[str, Any]) -> list[str]:
+    """The values of ``deployment`` in :data:`OPTED_IN_INDEX`; none unless it is an origin."""
+    try:
+        opted_in = is_opted_in(deployment)
+    except Exception:  # a malformed object is nobody's origin
+        return []
+    return [ALL, objects.namespace(deployment) or ""] if opted_in else []
+
 
 def _opted_in(deployments: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for deployment in deployments:

@@ -51,6 +51,18 @@ class Cache(Protocol):
 
     def list_namespace(self, namespace: str) -> list[dict[str, Any]]: ...
 
+    def by_index(self, name: str, value: str) -> list[dict[str, Any]]: ...
+
+
+CLONES_OF_INDEX = "clones-of"
+"""Informer index of clone Deployments and Services by their origin's key (``clones_of_index``)."""
+
+
+def clones_of_index(obj: Mapping[str, Any]) -> list[str]:
+    """The index values of ``obj`` in :data:`CLONES_OF_INDEX`: its origin's key when it is a clone."""
+    key = origin_key_of_clone(obj)
+    return [key] if key else []
+
 
 EventRecorder = Callable[..., None]
 """``record(involved, reason=..., message=..., event_type=...)``: never raises."""
@@ -74,7 +86,7 @@ def next_expiry(prs: Iterable[PullRequest], config: OriginConfig, *, now: dateti
     return max(1.0, min(waits) + 1.0) if waits else None
 
 
-def origin_key_of_clone(obj: dict[str, Any]) -> str | None:
+def origin_key_of_clone(obj: Mapping[str, Any]) -> str | None:
     """The origin key a clone belongs to (so a hand-deleted clone is recreated), else None."""
     origin = origin_name_of(obj)
     return f"{objects.namespace(obj)}/{origin}" if origin else None
@@ -99,9 +111,9 @@ class CloneReconciler:
         namespace, name = key.split("/", 1)
         origin = self.deployments.get(key)
         services = self.services.list_namespace(namespace)
-        existing = [
-            obj for obj in [*self.deployments.list_namespace(namespace), *services] if is_managed_clone(obj, name)
-        ]
+        # The clones by index, not by scanning the namespace; is_managed_clone stays the rule.
+        indexed = [*self.deployments.by_index(CLONES_OF_INDEX, key), *self.services.by_index(CLONES_OF_INDEX, key)]
+        existing = [obj for obj in indexed if is_managed_clone(obj, name)]
         if origin is None or not is_opted_in(origin) or objects.is_being_deleted(origin):
             # The origin or its opt-in is gone: its clones must go, even those of a previous run.
             self._execute(plan([], existing, origin_name=name), origin=None, key=key)

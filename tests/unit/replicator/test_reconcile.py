@@ -20,7 +20,7 @@ from controller_common.metrics import Metrics
 from replicator.github_source import GitHubError, Listing
 from replicator.metrics import ReplicatorMetrics
 from replicator.pull_request import PullRequest
-from replicator.reconcile import CloneReconciler
+from replicator.reconcile import CLONES_OF_INDEX, CloneReconciler, clones_of_index
 from replicator.repository import Repository
 from replicator.repository_poller import RepositoryPoller, Requirements
 
@@ -79,6 +79,10 @@ class Cache:
 
     def list_namespace(self, namespace: str) -> list[Obj]:
         return [o for (k, ns, _), o in self.cluster.objects.items() if k == self.kind and ns == namespace]
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        assert name == CLONES_OF_INDEX
+        return [o for (k, _, _), o in self.cluster.objects.items() if k == self.kind and value in clones_of_index(o)]
 
 
 @dataclass
