@@ -17,11 +17,13 @@ def status_of(err: ApiException) -> dict:
 
 
 def rolled_out(apps: client.AppsV1Api, name: str = "web") -> client.V1Deployment:
-    """Wait for the emulated deployment controller's status write, so later writes do not race it."""
+    """Wait for the emulated rollout to finish (as ``kubectl rollout status``), so later writes do not race it."""
 
     def observed() -> client.V1Deployment | None:
         d = apps.read_namespaced_deployment(name, "default")
-        return d if d.status and d.status.observed_generation == d.metadata.generation else None
+        s = d.status
+        done = s and s.observed_generation == d.metadata.generation and (s.updated_replicas or 0) == d.spec.replicas
+        return d if done and (s.replicas or 0) == (s.available_replicas or 0) == (s.updated_replicas or 0) else None
 
     return wait_for(observed)
 

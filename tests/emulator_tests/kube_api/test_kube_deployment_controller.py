@@ -1,4 +1,4 @@
-"""The minimal deployment controller: status follows spec shortly after each change."""
+"""The deployment controller: status follows spec once the rollout over simulated Pods is done."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from emulators.kube_api.testing import deployment, wait_for
 
 
 def observed(apps: client.AppsV1Api, generation: int) -> client.V1Deployment:
+    """The Deployment once ``generation`` is rolled out, by ``kubectl rollout status``'s rule."""
+
     def check() -> client.V1Deployment | None:
         d = apps.read_namespaced_deployment("web", "default")
-        return d if d.status and d.status.observed_generation == generation else None
+        s = d.status
+        done = s and s.observed_generation == generation and (s.updated_replicas or 0) == d.spec.replicas
+        return d if done and (s.replicas or 0) == (s.available_replicas or 0) == (s.updated_replicas or 0) else None
 
     return wait_for(check)
 
@@ -40,8 +44,8 @@ def test_status_write_is_a_modified_event_that_keeps_generation(apps: client.App
     d = observed(apps, 1)
     assert int(d.metadata.resource_version) > int(created.metadata.resource_version)
     events = [e for e in server.store._history if e.storage_key == "deployments.apps"]
-    assert [e.type for e in events] == ["ADDED", "MODIFIED"]
-    assert events[1].obj["metadata"]["generation"] == 1
+    assert events[0].type == "ADDED" and {e.type for e in events[1:]} == {"MODIFIED"}
+    assert {e.obj["metadata"]["generation"] for e in events} == {1}
 
 
 def test_steady_state_writes_nothing(apps: client.AppsV1Api, server: KubeApiServer) -> None:

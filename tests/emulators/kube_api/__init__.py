@@ -18,8 +18,11 @@ Where it differs from kube-apiserver, on purpose or for lack of time:
 - OpenAPI: ``/openapi/v2`` is 404 and ``/openapi/v3`` only declares ``fieldValidation`` support
   (enough for kubectl's server-side validation; ``kubectl explain`` does not work).
 - One global event history for watches (like etcd compaction) rather than per-resource caches.
-- Controllers: garbage collector, namespace cleanup and a deployment controller that reports
-  Deployments available without creating ReplicaSets or Pods.
+- Controllers: garbage collector, namespace cleanup, and kube-controller-manager's deployment
+  and ReplicaSet controllers over an emulated kubelet (``deployments``, ``workloads``): rollouts
+  honour surge limits and can fail (an image missing from ``KubeApiServer.images`` ends in
+  ``ProgressDeadlineExceeded``); ``time_scale`` shrinks Kubernetes durations. No scheduler,
+  no Nodes, no probes beyond their initial delay, no restarts.
 - No admission webhooks, no CEL (``x-kubernetes-validations``), no CRD conversion webhooks
   (versions share one storage; only ``apiVersion`` changes).
 - Authorization is allow-all unless ``KubeApiServer(authorization="rbac")``: then tokens map to

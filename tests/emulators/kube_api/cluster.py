@@ -20,12 +20,14 @@ from .deployments import DeploymentController
 from .errors import ApiError
 from .faults import Faults
 from .gc import GarbageCollector
+from .images import ImageRegistry
 from .resources import Registry
 from .rest import Api
 from .routing import RequestInfo
 from .server import RequestRecord, _HttpServer
 from .store import Store, Watcher
 from .tls import self_signed, server_context
+from .workloads import Tuning
 
 CRD_GROUP, CRD_VERSION, CRD_PLURAL = "apiextensions.k8s.io", "v1", "customresourcedefinitions"
 
@@ -38,6 +40,8 @@ class KubeApiServer:
         *,
         history_size: int = 1000,
         deployment_delay_seconds: float = 0.05,
+        pod_ready_seconds: float = 0.02,
+        time_scale: float = 1.0,
         bookmark_interval_seconds: float = 1.0,
         watch_default_timeout: float = 1800.0,
         tls: bool = False,
@@ -67,7 +71,11 @@ class KubeApiServer:
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self.gc = GarbageCollector(self.api)
-        self.deployments = DeploymentController(self.api, deployment_delay_seconds)
+        self.images = ImageRegistry()  # every image exists until a test says otherwise
+        self._tuning = Tuning(time_scale=time_scale, pod_ready_seconds=pod_ready_seconds)
+        self.deployments = DeploymentController(
+            self.api, deployment_delay_seconds, images=self.images, tuning=self._tuning, errors=self.internal_errors
+        )
         for name in ("default", "kube-system", "kube-public"):
             self._create("", "v1", "namespaces", "", {"metadata": {"name": name}})
         self.authenticator = rbac.Authenticator(authorization == "rbac", self._service_account_exists)
@@ -113,6 +121,15 @@ class KubeApiServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def time_scale(self) -> float:
+        """How Kubernetes durations pass here: 0.01 makes a 600 s progress deadline 6 s (and back-offs too)."""
+        return self._tuning.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        self._tuning.time_scale = value
 
     @property
     def url(self) -> str:

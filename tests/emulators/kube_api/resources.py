@@ -50,7 +50,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         "", "v1", "services", "service", "Service", True, ("svc",), status_subresource=True, categories=("all",)
     ),
     ResourceType("", "v1", "events", "event", "Event", True, ("ev",)),
-    # stored only: nothing here runs pods (the deployment controller just reports replicas)
+    # Pods of ReplicaSets run on the emulated kubelet (``workloads``); a bare Pod is only stored
     ResourceType("", "v1", "pods", "pod", "Pod", True, ("po",), status_subresource=True, categories=("all",)),
     ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",)),
     ResourceType("", "v1", "secrets", "secret", "Secret", True),
@@ -63,6 +63,17 @@ BUILTINS: tuple[ResourceType, ...] = (
         "Deployment",
         True,
         ("deploy",),
+        status_subresource=True,
+        categories=("all",),
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        True,
+        ("rs",),
         status_subresource=True,
         categories=("all",),
     ),

@@ -21,7 +21,10 @@ RESERVED_IPS = {"10.96.0.1", "10.96.0.10"}  # kubernetes.default and kube-dns
 
 
 def has_generation(rt: ResourceType) -> bool:
-    return rt.plural in ("deployments", "customresourcedefinitions", "poddisruptionbudgets") or not rt.builtin
+    return (
+        rt.plural in ("deployments", "replicasets", "customresourcedefinitions", "poddisruptionbudgets")
+        or not rt.builtin
+    )
 
 
 def next_generation(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> int:

@@ -1,8 +1,9 @@
 """Server-side printing: ``as=Table`` answers, so ``kubectl get`` prints the familiar columns.
 
 kubectl asks the server to render lists as a ``meta.k8s.io/v1`` Table. We print the columns the
-real server prints for the kinds people look at (Deployments, Services, Namespaces, ConfigMaps,
-Secrets), a CRD's ``additionalPrinterColumns`` for custom resources, and NAME/AGE otherwise.
+real server prints for the kinds people look at (Deployments, ReplicaSets, Pods, Services,
+Namespaces, ConfigMaps, Secrets), a CRD's ``additionalPrinterColumns`` for custom resources, and
+NAME/AGE otherwise.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def _ports(svc: dict[str, Any]) -> str:
     return ",".join(parts) or "<none>"
 
 
+def _pod_status(pod: dict[str, Any]) -> str:
+    """The STATUS column as kubectl prints it: a waiting container's reason wins over the phase."""
+    if _get(pod, "metadata.deletionTimestamp"):
+        return "Terminating"
+    reason = _get(pod, "status.reason") or _get(pod, "status.phase") or "Pending"
+    for c in reversed(_get(pod, "status.containerStatuses") or []):
+        waiting = (c.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            reason = waiting["reason"]
+    return str(reason)
+
+
 def _status(obj: dict[str, Any], field: str) -> int:
     return int(_get(obj, f"status.{field}") or 0)
 
@@ -56,6 +69,27 @@ _BUILTIN: dict[str, list[tuple[str, str, Cell]]] = {
         ("Ready", "string", lambda d: f"{_status(d, 'readyReplicas')}/{_get(d, 'spec.replicas') or 0}"),
         ("Up-to-date", "integer", lambda d: _status(d, "updatedReplicas")),
         ("Available", "integer", lambda d: _status(d, "availableReplicas")),
+    ],
+    "replicasets": [
+        ("Desired", "integer", lambda r: _get(r, "spec.replicas") or 0),
+        ("Current", "integer", lambda r: _status(r, "replicas")),
+        ("Ready", "integer", lambda r: _status(r, "readyReplicas")),
+    ],
+    "pods": [
+        (
+            "Ready",
+            "string",
+            lambda p: (
+                f"{sum(1 for c in _get(p, 'status.containerStatuses') or [] if c.get('ready'))}"
+                f"/{len(_get(p, 'spec.containers') or [])}"
+            ),
+        ),
+        ("Status", "string", lambda p: _pod_status(p)),
+        (
+            "Restarts",
+            "string",
+            lambda p: str(sum(c.get("restartCount", 0) for c in _get(p, "status.containerStatuses") or [])),
+        ),
     ],
     "services": [
         ("Type", "string", lambda s: _get(s, "spec.type")),
