@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .resources import ResourceType
-from .validation import Cause, _cause, check_dns1035_label
+from .validation import Cause, _cause, check_dns1123_label
 
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 RESERVED_IPS = {"10.96.0.1", "10.96.0.10"}  # kubernetes.default and kube-dns
@@ -278,8 +278,8 @@ def _validate_service(obj: dict[str, Any], old: dict[str, Any] | None) -> list[C
             causes.append(_cause("FieldValueRequired", f"spec.ports[{i}].name", ""))
         elif name and name in names:
             causes.append(_cause("FieldValueDuplicate", f"spec.ports[{i}].name", "", name))
-        elif name and check_dns1035_label(name):
-            causes.append(_cause("FieldValueInvalid", f"spec.ports[{i}].name", check_dns1035_label(name) or "", name))
+        elif name and check_dns1123_label(name):  # a DNS-1123 label: kubectl names ports "80-8080"
+            causes.append(_cause("FieldValueInvalid", f"spec.ports[{i}].name", check_dns1123_label(name) or "", name))
         names.add(name)
         number = port.get("port")
         if not isinstance(number, int) or not 1 <= number <= 65535:
