@@ -97,10 +97,17 @@ def test_get_in_all_namespaces_and_short_names(server: KubeApiServer, kubeconfig
     assert out.split() == ["service/web"]
 
 
-def test_generator_commands_fail_because_protobuf_is_not_spoken(server: KubeApiServer, kubeconfig: Path) -> None:
-    """Known limitation: typed kubectl generators send protobuf; the emulator answers 415 (use -f)."""
+def test_without_the_proto_files_protobuf_bodies_get_415_saying_why(
+    server: KubeApiServer, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain clone (no ../shared): typed generators fail with the reason; ``-f`` still works."""
+    from emulators.kube_api import protobuf
+
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "no-shared"))
+    monkeypatch.setattr(protobuf, "_codec", None)
     result = kubectl(kubeconfig, "create", "configmap", "x")
-    assert result.returncode != 0 and "application/vnd.kubernetes.protobuf given" in result.stderr
+    assert result.returncode != 0
+    assert "Kubernetes' .proto files" in result.stderr and "are absent" in result.stderr
 
 
 def test_get_prints_the_real_columns(server: KubeApiServer, kubeconfig: Path) -> None:

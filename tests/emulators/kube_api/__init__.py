@@ -11,8 +11,13 @@ Where it differs from kube-apiserver, on purpose or for lack of time:
   found in JSON bodies of create and update only (not in patch documents or YAML bodies), and
   server-side apply treats unknown fields like the other verbs, where the real one answers
   "field not declared in schema" whatever the directive.
-- JSON (and YAML) bodies only: protobuf requests get 415, so kubectl's typed generators
-  (``kubectl create deployment|service|configmap ...``) fail; ``kubectl create|apply -f`` work.
+- Protobuf (``protobuf``) for built-in kinds, requests, responses, Status errors and watches, only
+  when Kubernetes' ``.proto`` files are beside the checkout (``../shared``); without them protobuf
+  bodies get 415 saying so, and clients that also accept JSON get JSON. Zero numbers and false
+  decoded from protobuf are dropped outside a list of pointer fields (the descriptors do not say
+  which Go fields are pointers). Custom resources are JSON only (406 for protobuf-only Accept).
+- ``SelfSubjectAccessReview`` (``kubectl auth can-i``) is answered by the authorizer but is not
+  listed in discovery; no SubjectAccessReview, SelfSubjectRulesReview or TokenReview.
 - Server-side apply and ``managedFields`` follow the real rules approximately (``apply``,
   ``managed_fields``); no apply on subresources.
 - OpenAPI: ``/openapi/v2`` is 404 and ``/openapi/v3`` only declares ``fieldValidation`` support

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from . import apply, discovery, managed_fields, scale, tables, validation, watch
+from . import apply, discovery, managed_fields, protobuf, rbac, scale, tables, validation, watch
 from .errors import ApiError, bad_request, method_not_allowed
 from .routing import RequestInfo, resolve
 
@@ -54,6 +54,9 @@ class RequestRecord:
 
 APPLY_PATCH = "application/apply-patch+yaml"
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource", details={})
+_NOT_ACCEPTABLE = ApiError(
+    406, "NotAcceptable", "the server was unable to respond with a content type that the client supports"
+)
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -135,6 +138,7 @@ class Handler(BaseHTTPRequestHandler):
         self._user = ""
         self._status = 0
         self._recorded = False
+        self._protobuf = protobuf.codec() if protobuf.prefers_protobuf(self.headers.get("Accept", "")) else None
         try:
             user = owner.authenticate(self.headers.get("Authorization", ""))
             self._user = user.name
@@ -183,11 +187,13 @@ class Handler(BaseHTTPRequestHandler):
     def _send_json(
         self, code: int, body: Any, headers: dict[str, str] | Sequence[tuple[str, str]] | None = None
     ) -> None:
-        data = json.dumps(body).encode()
+        data, content_type = self._encode(body)
+        if data is None:
+            code, data = 406, json.dumps(_NOT_ACCEPTABLE.status()).encode()
         self._status = code
         self._record()  # before the client can see the answer, so tests never race the log
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
         for key, value in headers.items() if isinstance(headers, dict) else headers or ():
@@ -196,6 +202,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _encode(self, body: Any) -> tuple[bytes | None, str]:
+        """Protobuf when the client prefers it and the kind has a message; else JSON if acceptable."""
+        if self._protobuf is not None and isinstance(body, dict):
+            encoded = self._protobuf.encode(body)
+            if encoded is not None:
+                return encoded, protobuf.MEDIA_TYPE
+            if not protobuf.accepts_json(self.headers.get("Accept", "")):
+                return None, "application/json"  # a custom resource has no protobuf form: 406
+        return json.dumps(body).encode(), "application/json"
+
     def _json_body(self) -> Any:
         """The decoded body; the paths of fields a JSON body repeats are left in ``self._duplicates``."""
         self._duplicates: list[str] = []
@@ -203,6 +219,16 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
                 return yaml.safe_load(self._body or b"null")
+            if ctype == protobuf.MEDIA_TYPE:
+                codec = protobuf.codec()
+                if codec is None:
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        f"the body of the request was in an unknown format - accepted media types include: "
+                        f"application/json, application/yaml ({protobuf.UNAVAILABLE})",
+                    )
+                return codec.decode(self._body)
             if ctype != "application/json":  # protobuf / CBOR: clients fall back to JSON on 415
                 raise ApiError(
                     415,
@@ -258,6 +284,9 @@ class Handler(BaseHTTPRequestHandler):
     # --- resources ---------------------------------------------------------------------------
     def _resource(self, info: RequestInfo) -> None:
         owner = self.server.owner
+        if (info.group, info.version, info.resource) == ("authorization.k8s.io", "v1", "selfsubjectaccessreviews"):
+            self._self_subject_access_review(info)
+            return
         rt = owner.registry.lookup(info.group, info.version, info.resource)
         if rt is None:
             raise _NOT_FOUND
@@ -339,6 +368,53 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise method_not_allowed()
 
+    def _self_subject_access_review(self, info: RequestInfo) -> None:
+        """``kubectl auth can-i``: may the caller do this? Answered by the authorizer that guards requests."""
+        if info.verb != "create" or info.name or info.namespace:
+            raise _NOT_FOUND if info.name or info.namespace else method_not_allowed()
+        review = self._json_body()
+        if not isinstance(review, dict) or not isinstance(review.get("spec"), dict):
+            raise bad_request("the body of the request could not be decoded as a SelfSubjectAccessReview")
+        spec = review["spec"]
+        resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if bool(resource) == bool(non_resource):
+            raise ApiError(
+                422,
+                "Invalid",
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: '
+                'Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified',
+            )
+        if resource:
+            attrs = rbac.Attributes(
+                verb=resource.get("verb", ""),
+                group=resource.get("group", ""),
+                version=resource.get("version", ""),
+                resource=resource.get("resource", ""),
+                subresource=resource.get("subresource", ""),
+                namespace=resource.get("namespace", ""),
+                name=resource.get("name", ""),
+            )
+        else:
+            attrs = rbac.Attributes(
+                verb=non_resource.get("verb", ""), is_resource=False, path=non_resource.get("path", "")
+            )
+        owner = self.server.owner
+        user = owner.authenticate(self.headers.get("Authorization", ""))
+        allowed, reason = True, ""
+        if owner.authorization == "rbac":
+            allowed, reason = rbac.decide(user, attrs, owner._policy())
+        status: dict[str, Any] = {"allowed": allowed}
+        if not allowed:
+            status["reason"] = reason or ""
+        answer = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+        self._send_json(201, answer)
+
     def _scale(self, rt: Any, namespace: str, info: RequestInfo) -> None:
         api = self.server.owner.api
         manager = managed_fields.manager_for(info.query.get("fieldManager"), self.headers.get("User-Agent", ""))
@@ -366,16 +442,18 @@ class Handler(BaseHTTPRequestHandler):
     def _watch(self, rt: Any, namespace: str | None, query: dict[str, str]) -> None:
         owner = self.server.owner
         req = watch.WatchRequest(rt, namespace, query, owner.watch_default_timeout)
+        codec = self._protobuf if self._protobuf and self._protobuf.message_name(rt.api_version, rt.kind) else None
         self._status = 200
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", f"{protobuf.MEDIA_TYPE};stream=watch" if codec else "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
         self._record()  # a watch is logged when it starts, not when it ends
 
         def write(event: dict[str, Any]) -> None:
-            data = watch.encode(event)
+            frame = codec.watch_frame(event["type"], event["object"]) if codec else None
+            data = frame if frame is not None else watch.encode(event)
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
