@@ -11,6 +11,7 @@ import re
 import string
 
 from replicator.pull_request import PullRequest
+from replicator.repository import quoted
 
 PLACEHOLDERS = ("image", "tag", "pr", "sha", "short_sha", "branch")
 """``{image}`` origin image without tag or digest; ``{tag}`` its tag (``latest`` when none);
@@ -54,7 +55,7 @@ def template_fields(template: str) -> frozenset[str]:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(
-            f"image template {template!r} is malformed ({exc}); write literal braces as {{{{ }}}}"
+            f"image template {quoted(template)} is malformed ({exc}); write literal braces as {{{{ }}}}"
         ) from exc
     used: set[str] = set()
     for _literal, field, spec, conversion in parsed:
@@ -62,11 +63,11 @@ def template_fields(template: str) -> frozenset[str]:
             continue
         if field not in PLACEHOLDERS:
             raise ValueError(
-                f"image template {template!r} uses unknown placeholder {{{field}}}; "
+                f"image template {quoted(template)} uses unknown placeholder {{{field}}}; "
                 f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
             )
         if spec or conversion:
-            raise ValueError(f"image template {template!r}: placeholders take no format spec or conversion")
+            raise ValueError(f"image template {quoted(template)}: placeholders take no format spec or conversion")
         used.add(field)
     return frozenset(used)
 
@@ -84,7 +85,8 @@ def validate_template(template: str) -> None:
         if not _REFERENCE.fullmatch(rendered):
             hint = " ({branch} belongs in the tag, after the ':')" if branch != "main" else ""
             raise ValueError(
-                f"image template {template!r} does not render a valid image reference (got {rendered!r}){hint}"
+                f"image template {quoted(template)} does not render a valid image reference "
+                f"(got {quoted(rendered)}){hint}"
             )
 
 
@@ -110,5 +112,7 @@ def render_image(template: str, *, origin_image: str, pr: PullRequest) -> str:
     template_fields(template)
     rendered = _render(template, origin_image=origin_image, pr=pr)
     if not _REFERENCE.fullmatch(rendered):
-        raise ValueError(f"image template {template!r} rendered {rendered!r}, which is not a valid image reference")
+        raise ValueError(
+            f"image template {quoted(template)} rendered {quoted(rendered)}, which is not a valid image reference"
+        )
     return rendered

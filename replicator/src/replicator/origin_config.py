@@ -197,7 +197,7 @@ def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    raise ValueError(f'{value!r} is not a boolean; write "true" or "false"')
+    raise ValueError(f'{_shown(value)} is not a boolean; write "true" or "false"')
 
 
 def _positive_int(value: str, *, minimum: int, maximum: int) -> int:
@@ -225,14 +225,14 @@ def parse_env(value: str) -> tuple[tuple[str, str], ...]:
             elif isinstance(item, str | int | float):
                 pairs.append((key, str(item)))
             else:
-                raise ValueError(f"value of {key!r} must be a string, number or boolean")
+                raise ValueError(f"value of {_shown(key)} must be a string, number or boolean")
     else:
         for chunk in text.split(","):
             if not chunk.strip():
                 continue
             key, sep, item = chunk.partition("=")
             if not sep:
-                raise ValueError(f"{chunk.strip()!r} has no '='; write K=V,K2=V2 or a JSON object")
+                raise ValueError(f"{_shown(chunk.strip())} has no '='; write K=V,K2=V2 or a JSON object")
             pairs.append((key.strip(), item.strip()))
     seen: set[str] = set()
     for key, _ in pairs:

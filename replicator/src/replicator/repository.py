@@ -87,4 +87,11 @@ def parse_repository(text: str) -> Repository:
         if name in (".", "..") or name.endswith(".git"):
             break
         return Repository(host=host, owner=match.group("owner"), name=name)
-    raise ValueError(f"{text!r} is not a GitHub repository; use one of: {ACCEPTED_FORMS}")
+    raise ValueError(f"{quoted(text)} is not a GitHub repository; use one of: {ACCEPTED_FORMS}")
+
+
+def quoted(text: object, limit: int = 40) -> str:
+    """A value quoted for an error message, cut: the message ends on an Event (at most 1,024
+    characters), which must still show the hint that follows the value, not kilobytes of input."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(str(text))} characters)"
