@@ -23,7 +23,13 @@ from controller_common.workqueue import WorkQueue
 from service_router import __version__
 from service_router.istio import wait_for_virtual_services
 from service_router.metrics import PREFIX, RouterMetrics
-from service_router.reconcile import RouteReconciler, keys_for_service, keys_for_update, keys_for_virtual_service
+from service_router.reconcile import (
+    RouteReconciler,
+    keys_for_service,
+    keys_for_update,
+    keys_for_virtual_service,
+    keys_for_virtual_service_change,
+)
 from service_router.reverts import RevertTracker
 from service_router.settings import Settings, parse_settings
 
@@ -65,13 +71,23 @@ def run(settings: Settings) -> int:
         for key in keys_for_service(service):
             queue.add(key)
 
-    def on_virtual_service(_event: str, virtual_service: dict[str, Any]) -> None:
-        for key in keys_for_virtual_service(virtual_service):
+    def on_virtual_service(event: str, virtual_service: dict[str, Any]) -> None:
+        deleted = event == "DELETED"
+        keys = (
+            keys_for_virtual_service_change(virtual_service, None)
+            if deleted
+            else keys_for_virtual_service(virtual_service)
+        )
+        for key in keys:
+            queue.add(key)
+
+    def on_virtual_service_update(old: dict[str, Any], new: dict[str, Any]) -> None:
+        for key in keys_for_virtual_service_change(old, new):
             queue.add(key)
 
     def on_updates(keys: Callable[[dict[str, Any]], list[str]]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
-        # The old object too: a Service whose origin annotation was removed or changed, or a
-        # VirtualService that lost a route, must reach what the old version named.
+        # The old object too: a Service whose origin annotation was removed or changed must reach
+        # what the old version named.
         def on_update(old: dict[str, Any], new: dict[str, Any]) -> None:
             for key in keys_for_update(keys, old, new):
                 queue.add(key)
@@ -81,7 +97,7 @@ def run(settings: Settings) -> int:
     services.on_change(on_service)
     services.on_update(on_updates(keys_for_service))
     virtual_services.on_change(on_virtual_service)
-    virtual_services.on_update(on_updates(keys_for_virtual_service))
+    virtual_services.on_update(on_virtual_service_update)
     manager.add_controller(Controller("service-router", reconcile=reconciler, queue=queue, workers=process.workers))
     return int(manager.run())
 

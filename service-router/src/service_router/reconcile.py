@@ -35,7 +35,7 @@ import structlog
 
 from controller_common import contract, errors, objects
 from controller_common.kube import SERVICES, KubeClient, Resource
-from service_router.cloning import routed_clones
+from service_router.cloning import route_owner, routed_clones
 from service_router.finalizers import after_writes, clone_of, to_release
 from service_router.hosts import canonical_host
 from service_router.metrics import RouterMetrics
@@ -82,20 +82,31 @@ def keys_for_update(keys: Callable[[dict[str, Any]], list[str]], old: dict[str, 
 
 
 def keys_for_virtual_service(virtual_service: dict[str, Any]) -> list[str]:
-    """Every Service the VirtualService's hosts or route destinations name.
+    """Every Service the VirtualService's hosts or foreign route destinations name, and the
+    origin of each of our routes.
 
     Destinations matter for gateway VirtualServices, whose hosts are external names
-    (``echo.example.com``) while their routes send to the origin Service.
+    (``echo.example.com``) while their routes send to the origin Service. Our own routes name
+    their origin in their header (``service-router-<origin>-<namespace>``): that origin is the key,
+    not the clone they send to, whose key would be a reconcile with nothing to do (at 1,000 clones
+    those were most of the router's reconciles after a restart).
     """
     namespace = objects.namespace(virtual_service) or "default"
     spec = virtual_service.get("spec") or {}
     hosts = [str(h) for h in spec.get("hosts") or []]
+    keys = set()
     for route in spec.get("http") or []:
-        for item in (route.get("route") or []) if isinstance(route, dict) else []:
+        if not isinstance(route, dict):
+            continue
+        owner = route_owner(route, vs_namespace=namespace)
+        if owner is not None:
+            origin = owner.header.removeprefix(contract.HEADER_PREFIX).removesuffix(f"-{owner.namespace}")
+            keys.add(f"{owner.namespace}/{origin}")
+            continue
+        for item in route.get("route") or []:
             host = (item.get("destination") or {}).get("host") if isinstance(item, dict) else None
             if host:
                 hosts.append(str(host))
-    keys = set()
     for host in hosts:
         fqdn = canonical_host(host, context_namespace=namespace)
         if fqdn.endswith(SERVICE_SUFFIX):
@@ -103,6 +114,28 @@ def keys_for_virtual_service(virtual_service: dict[str, Any]) -> list[str]:
             if len(parts) == 2 and all(_DNS_LABEL.match(p) for p in parts):
                 keys.add(f"{parts[1]}/{parts[0]}")
     return sorted(keys)
+
+
+def keys_for_virtual_service_change(old: dict[str, Any], new: dict[str, Any] | None) -> list[str]:
+    """The keys of a VirtualService update (``new``) or deletion (``None``).
+
+    Both versions' keys, and the own key of every clone one of our routes sent to in ``old`` but no
+    longer does: a Service whose origin annotation is gone keeps our finalizer until no route of
+    ours reaches it, and when another writer took that route out only its own key releases it.
+    """
+    keys = set(keys_for_virtual_service(old)) | set(keys_for_virtual_service(new) if new is not None else ())
+    keys.update(f"{namespace}/{clone}" for namespace, clone in _our_routes(old) - _our_routes(new))
+    return sorted(keys)
+
+
+def _our_routes(virtual_service: dict[str, Any] | None) -> set[tuple[str, str]]:
+    """(namespace, clone) of each route of ours in ``virtual_service``."""
+    if virtual_service is None:
+        return set()
+    namespace = objects.namespace(virtual_service) or "default"
+    routes = [r for r in (virtual_service.get("spec") or {}).get("http") or [] if isinstance(r, dict)]
+    owners = (route_owner(route, vs_namespace=namespace) for route in routes)
+    return {(owner.namespace, owner.clone) for owner in owners if owner is not None}
 
 
 @dataclass

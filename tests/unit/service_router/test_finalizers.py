@@ -8,7 +8,12 @@ import pytest
 
 from controller_common import contract
 from service_router.finalizers import after_writes, routed_services, to_release
-from service_router.reconcile import keys_for_service, keys_for_update, keys_for_virtual_service
+from service_router.reconcile import (
+    keys_for_service,
+    keys_for_update,
+    keys_for_virtual_service,
+    keys_for_virtual_service_change,
+)
 from service_router.routes import VirtualServicePlan
 
 NS = "default"
@@ -121,7 +126,13 @@ def test_a_service_update_reaches_the_old_and_the_new_origin(old: dict, new: dic
 
 
 def test_a_virtual_service_that_lost_a_route_reaches_the_service_it_sent_to() -> None:
-    assert keys_for_update(keys_for_virtual_service, ECHO_ROUTES_PR1, ECHO_EMPTY) == [
-        "default/echo",
-        "default/echo-pr1",
-    ]
+    assert keys_for_virtual_service_change(ECHO_ROUTES_PR1, ECHO_EMPTY) == ["default/echo", "default/echo-pr1"]
+    assert keys_for_virtual_service_change(ECHO_ROUTES_PR1, None) == ["default/echo", "default/echo-pr1"]
+
+
+def test_our_own_routes_enqueue_their_origin_not_the_clone_they_send_to() -> None:
+    # A VirtualService update that keeps or adds our routes (our own writes, every resync)
+    # must not make a no-op reconcile per clone: the origin named in the header is the key.
+    assert keys_for_virtual_service(ECHO_ROUTES_PR1) == ["default/echo"]
+    assert keys_for_virtual_service_change(ECHO_EMPTY, ECHO_ROUTES_PR1) == ["default/echo"]
+    assert keys_for_virtual_service_change(ECHO_ROUTES_PR1, ECHO_ROUTES_PR1) == ["default/echo"]
