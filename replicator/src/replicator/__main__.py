@@ -26,6 +26,13 @@ from controller_common.health import parse_bind_address
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient
 from controller_common.logging import configure_logging
 from controller_common.manager import Manager
+from controller_common.startup import (
+    EXIT_GITHUB_CREDENTIALS,
+    StartupError,
+    check_listen_addresses,
+    kube_client,
+    run_main,
+)
 from controller_common.workqueue import WorkQueue
 from replicator import __version__
 from replicator.feedback import FeedbackReconciler, feedback_key_of_clone
@@ -54,7 +61,7 @@ def run(settings: Settings) -> int:
     library.build_info(__version__)
     domain = ReplicatorMetrics.create(library)
     process = settings.process
-    client = KubeClient.from_environment(process.kubeconfig, process.context)
+    client = kube_client(process)
     manager = Manager.from_settings(name="replicator", client=client, metrics=library, process=process)
     deployments = manager.informer(DEPLOYMENTS)
     services = manager.informer(SERVICES)
@@ -89,6 +96,7 @@ def run(settings: Settings) -> int:
         read_interval=settings.github_read_interval_seconds,
         on_response=on_github_response,
     )
+    check_github_credentials(github, settings)
 
     poller = RepositoryPoller(
         source=github,
@@ -207,14 +215,54 @@ def _webhook_receiver_label(
     return WebhookReceiverLabel(client=client, pod=pod, failures=label_failures_counter(library.registry, PREFIX))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def check_github_credentials(github: GitHubSource, settings: Settings) -> None:
+    """One request before any worker runs: rejected credentials (401) stop the start; GitHub being
+    down or limiting us (a transport error, 403, 429, 5xx) is only a warning, as polling retries."""
+    try:
+        identity = github.check_credentials()
+    except GitHubError as exc:
+        if exc.status != 401:
+            log.warning("github credentials not checked; polling retries", error=str(exc), status=exc.status)
+            return
+        if settings.github_app_id is not None:
+            raise StartupError(
+                EXIT_GITHUB_CREDENTIALS,
+                f"--github-app-id={settings.github_app_id} / --github-app-private-key-file: GitHub rejected the App "
+                f"({exc}); use the App's id and a current private key of that App (App settings, Private keys)",
+            ) from None
+        raise StartupError(
+            EXIT_GITHUB_CREDENTIALS,
+            f"--github-token-file / $GITHUB_TOKEN: GitHub rejected the token ({exc}); put a valid token there "
+            "(revoked or expired?), or set neither to run unauthenticated",
+        ) from None
+    if identity is None:
+        log.warning("no GitHub credentials: unauthenticated, 60 requests an hour", api_url=settings.github_api_url)
+    else:
+        log.info("github credentials accepted", identity=identity, api_url=settings.github_api_url)
+
+
+def listen_addresses(settings: Settings) -> dict[str, str]:
+    return {
+        "--metrics-bind-address": settings.process.metrics_bind_address,
+        "--health-probe-bind-address": settings.process.health_probe_bind_address,
+        "--webhook-bind-address": settings.webhook_bind_address,
+    }
+
+
+def start(argv: Sequence[str] | None) -> int:
     settings = parse_settings(argv)
     configure_logging(
         level=settings.process.log_level,
         json={"auto": None, "json": True, "console": False}[settings.process.log_format],
     )
     log.info("starting", version=__version__, config=settings.redacted())
+    check_listen_addresses(listen_addresses(settings))
     return run(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Configuration mistakes found before the workers start end in one log line and their exit code."""
+    return int(run_main(lambda: start(argv), name="replicator"))
 
 
 if __name__ == "__main__":

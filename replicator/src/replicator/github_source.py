@@ -431,6 +431,38 @@ class GitHubSource:
         if self.on_response is not None:
             self.on_response(endpoint, status)
 
+    def check_credentials(self) -> str | None:
+        """Who the credentials are, asked once at start-up of the ``api_url`` host: ``GET /user`` for
+        a token, ``GET /app`` (signed with the App's key) for an App. None without credentials (no
+        request). A :class:`GitHubError` carries the status: 401 rejected, 0 transport or signing."""
+        if self.app is not None:
+            auth = Auth.AppAuth(self.app.app_id, self.app.private_key)
+            try:
+                auth.token  # noqa: B018 - signs a JWT: a key that cannot sign is rejected here, not at GitHub
+            except Exception as exc:
+                raise GitHubError(f"the private key cannot sign a JWT: {exc}", status=401) from exc
+            try:
+                app = GithubIntegration(
+                    auth=auth, base_url=self.api_url, retry=None, timeout=int(self.timeout)
+                ).get_app()
+            except GithubException as exc:
+                message = exc.data.get("message") if isinstance(exc.data, dict) else None
+                raise GitHubError(f"GET {self.api_url}/app: {message or exc.status}", status=exc.status) from exc
+            except Exception as exc:
+                raise GitHubError(f"GET {self.api_url}/app failed: {exc}") from exc
+            return str(app.slug)
+        if not self.token:
+            return None
+        client = Github(base_url=self.api_url, auth=Auth.Token(self.token), retry=None, timeout=int(self.timeout))
+        url = f"{self.api_url}/user"
+        try:
+            status, headers, body = client.requester.requestJson("GET", url)
+        except Exception as exc:
+            raise GitHubError(f"GET {url} failed: {exc}") from exc
+        if not 200 <= status < 300:
+            raise self._error(url, status, {k.lower(): v for k, v in headers.items()}, body)
+        return str((json.loads(body) if body else {}).get("login"))
+
 
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")

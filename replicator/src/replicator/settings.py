@@ -9,7 +9,6 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from controller_common.flags import (
@@ -20,6 +19,7 @@ from controller_common.flags import (
     parse_duration,
     process_settings,
 )
+from controller_common.startup import EXIT_CREDENTIALS_FILE, StartupError, read_credentials_file
 from replicator import __version__
 from replicator.github_hosts import DEFAULT_GITHUB_API_URL
 
@@ -121,22 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_secret(parser: argparse.ArgumentParser, flag: str, path: str | None, fallback: str | None) -> str | None:
+def _read_secret(flag: str, path: str | None, fallback: str | None) -> str | None:
+    """The file's text (a StartupError naming the flag if it cannot be read), else ``fallback``."""
     if not path:
         return fallback or None
-    try:
-        return Path(path).read_text().strip() or None
-    except OSError as exc:
-        parser.error(f"{flag}: {exc}")
+    return read_credentials_file(flag, path) or None
 
 
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Build and validate the settings; exits with a usage error (status 2) on bad input."""
+    """Build and validate the settings; exits with a usage error (status 2) on bad input.
+
+    A token, key or secret file that cannot be read raises :class:`StartupError` (exit code 6).
+    """
     env = os.environ if environ is None else environ
     parser = build_parser()
     args = parser.parse_args(argv)
-    token = _read_secret(parser, "--github-token-file", args.github_token_file, env.get("GITHUB_TOKEN"))
-    secret = _read_secret(parser, "--webhook-secret-file", args.webhook_secret_file, env.get("GITHUB_WEBHOOK_SECRET"))
+    token = _read_secret("--github-token-file", args.github_token_file, env.get("GITHUB_TOKEN"))
+    secret = _read_secret("--webhook-secret-file", args.webhook_secret_file, env.get("GITHUB_WEBHOOK_SECRET"))
     if args.webhook_bind_address != "0" and not secret:
         parser.error("the webhook receiver requires a secret (--webhook-secret-file or $GITHUB_WEBHOOK_SECRET)")
     try:
@@ -159,9 +160,13 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
         if not str(app_id_text).isdigit():
             parser.error("--github-app-id must be a number")
         app_id = int(str(app_id_text))
-        private_key = _read_secret(parser, "--github-app-private-key-file", key_file, None)
+        private_key = _read_secret("--github-app-private-key-file", key_file, None)
         if not private_key or "PRIVATE KEY" not in private_key:
-            parser.error("--github-app-private-key-file does not hold a PEM private key")
+            raise StartupError(
+                EXIT_CREDENTIALS_FILE,
+                f"--github-app-private-key-file {key_file}: holds no PEM private key; point it at the .pem "
+                "file GitHub generated for the App",
+            )
     enterprise: dict[str, str] = {}
     for item in args.github_enterprise_api_url:
         host, sep, url = item.partition("=")

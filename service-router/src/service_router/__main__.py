@@ -16,9 +16,10 @@ import structlog
 
 from controller_common import events, metrics
 from controller_common.engine import Controller
-from controller_common.kube import SERVICES, KubeClient
+from controller_common.kube import SERVICES
 from controller_common.logging import configure_logging
 from controller_common.manager import Manager
+from controller_common.startup import check_listen_addresses, kube_client, run_main
 from controller_common.workqueue import WorkQueue
 from service_router import __version__
 from service_router.istio import wait_for_virtual_services
@@ -43,7 +44,7 @@ def run(settings: Settings) -> int:
     library.build_info(__version__)
     domain = RouterMetrics.create(library)
     process = settings.process
-    client = KubeClient.from_environment(process.kubeconfig, process.context)
+    client = kube_client(process)
     manager = Manager.from_settings(name="service-router", client=client, metrics=library, process=process)
     vs_resource = wait_for_virtual_services(client, manager.stop_event)
     if vs_resource is None:
@@ -108,9 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from service_router.cli import run_helper
 
         return run_helper(args)
+    return int(run_main(lambda: start(args), name="service-router"))
+
+
+def start(args: list[str]) -> int:
+    """Configuration mistakes found before the workers start end in one log line and their exit code."""
     settings = parse_settings(args)
     configure_logging(level=settings.process.log_level, json=settings.process.log_json)
     log.info("starting", version=__version__, config=settings.redacted())
+    process = settings.process
+    check_listen_addresses(
+        {
+            "--metrics-bind-address": process.metrics_bind_address,
+            "--health-probe-bind-address": process.health_probe_bind_address,
+        }
+    )
     return run(settings)
 
 

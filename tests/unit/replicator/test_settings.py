@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller_common.startup import EXIT_CREDENTIALS_FILE, StartupError
 from replicator.settings import parse_settings
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
@@ -27,11 +28,10 @@ def test_github_app_from_flags_or_environment_and_redacted(tmp_path: Path) -> No
     [
         ["--github-app-id", "42"],
         ["--github-app-id", "forty-two", "--github-app-private-key-file", "{key}"],
-        ["--github-app-id", "42", "--github-app-private-key-file", "{not_a_key}"],
         ["--github-enterprise-api-url", "ghe.example.com"],
         ["--github-enterprise-api-url", "ghe.example.com=ftp://x"],
     ],
-    ids=["app-without-key", "app-id-not-a-number", "key-not-pem", "mapping-without-url", "mapping-not-http"],
+    ids=["app-without-key", "app-id-not-a-number", "mapping-without-url", "mapping-not-http"],
 )
 def test_bad_github_settings_are_usage_errors(tmp_path: Path, argv: list[str]) -> None:
     key, not_a_key = tmp_path / "key.pem", tmp_path / "token.txt"
@@ -108,3 +108,36 @@ def test_bad_durations_are_usage_errors_naming_the_flag(
 def test_context_is_passed_on_with_the_kubeconfig() -> None:
     settings = parse_settings(["--kubeconfig=/etc/kube/config", "--context=staging"], environ={})
     assert (settings.process.kubeconfig, settings.process.context) == ("/etc/kube/config", "staging")
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "flag"),
+    [
+        (["--github-token-file", "{missing}"], {}, "--github-token-file"),
+        (["--github-token-file", "{folder}"], {"GITHUB_TOKEN": "ignored"}, "--github-token-file"),
+        (["--webhook-secret-file", "{missing}"], {}, "--webhook-secret-file"),
+        (["--github-app-id", "42", "--github-app-private-key-file", "{missing}"], {}, "--github-app-private-key-file"),
+        ([], {"GITHUB_APP_ID": "42", "GITHUB_APP_PRIVATE_KEY_FILE": "{folder}"}, "--github-app-private-key-file"),
+    ],
+    ids=["token-missing", "token-folder", "webhook-secret-missing", "app-key-missing", "app-key-from-env-folder"],
+)
+def test_an_unreadable_credentials_file_is_a_startup_error_naming_flag_and_file(
+    tmp_path: Path, argv: list[str], environ: dict[str, str], flag: str
+) -> None:
+    paths = {"missing": str(tmp_path / "missing"), "folder": str(tmp_path)}
+    argv = [a.format(**paths) for a in argv]
+    environ = {k: v.format(**paths) for k, v in environ.items()}
+    with pytest.raises(StartupError) as raised:
+        parse_settings(argv, environ=environ)
+    assert raised.value.exit_code == EXIT_CREDENTIALS_FILE
+    assert raised.value.message.startswith(f"{flag} {tmp_path}")
+    assert "fix the path" in raised.value.message
+
+
+def test_a_key_file_without_a_pem_key_is_a_startup_error(tmp_path: Path) -> None:
+    not_a_key = tmp_path / "token.txt"
+    not_a_key.write_text("ghp_abc")
+    with pytest.raises(StartupError) as raised:
+        parse_settings(["--github-app-id", "42", "--github-app-private-key-file", str(not_a_key)], environ={})
+    assert raised.value.exit_code == EXIT_CREDENTIALS_FILE
+    assert raised.value.message.startswith(f"--github-app-private-key-file {not_a_key}: holds no PEM private key")
