@@ -92,8 +92,9 @@ def repository_of(payload: dict[str, Any], api_hosts: Mapping[str, str] | None =
         base, sep, full_name = api_url.rstrip("/").rpartition("/repos/")
         host = api_hosts.get(base.rstrip("/")) if sep else None
         if host is not None and full_name.count("/") == 1:
-            owner, name = full_name.split("/")
-            return Repository(host=host, owner=owner, name=name)
+            # The path is the sender's text: only a valid owner/name (never "", "..", "a b") names a repository.
+            parsed = parse_repository(full_name)
+            return Repository(host=host, owner=parsed.owner, name=parsed.name)
     url = repository.get("html_url") or repository.get("full_name")
     if not isinstance(url, str):
         raise ValueError("payload repository has neither html_url nor full_name")
@@ -170,7 +171,9 @@ def handle_delivery(
         return 202, "ping"
     if event != "pull_request":
         return 202, "ignored"
-    if payload.get("action") not in PULL_REQUEST_ACTIONS:
+    action = payload.get("action")
+    if not isinstance(action, str) or action not in PULL_REQUEST_ACTIONS:
+        # Signed is not well-formed: an unhashable action ([], {}) must not reach the set lookup.
         return 202, "ignored"
     try:
         repository = repository_of(payload, api_hosts)
