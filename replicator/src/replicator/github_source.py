@@ -165,22 +165,19 @@ class GitHubSource:
         url: str | None = (
             f"{self._repo_url(repository)}/pulls?state=open&per_page={self.per_page}&sort=created&direction=asc"
         )
-        pulls: list[dict[str, Any]] = []
+        pulls: list[PullRequest] = []
         changed = False
         requests = not_modified = 0
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
-            page, page_changed = self._get(repository, url, "pulls")
+            page, page_changed = self._get(repository, url, "pulls", keep=_open_pull_requests)
             requests += 1
             not_modified += 0 if page_changed else 1
             changed = changed or page_changed
-            if not isinstance(page.data, list):
-                raise GitHubError(f"GET {url}: expected a list of pull requests", status=200)
             pulls.extend(page.data)
             url = page.next_url
-        prs = tuple(pull_request_from_api(p) for p in pulls if p.get("state", "open") == "open")
-        return Listing(pull_requests=prs, changed=changed, requests=requests, not_modified=not_modified)
+        return Listing(pull_requests=tuple(pulls), changed=changed, requests=requests, not_modified=not_modified)
 
     def commit_date(self, repository: Repository, sha: str) -> datetime | None:
         """When ``sha`` was committed (committer date). A commit never changes: fetched once per sha."""
@@ -215,14 +212,15 @@ class GitHubSource:
         failure/error), ``None`` not finished or not reported yet. Both reads are conditional.
         """
         base = f"{self._repo_url(repository)}/commits/{sha}"
-        runs, _ = self._get(repository, f"{base}/check-runs?check_name={_quote(name)}&filter=latest", "check-runs")
+        url = f"{base}/check-runs?check_name={_quote(name)}&filter=latest"
+        runs, _ = self._get(repository, url, "check-runs", keep=_check_runs)
         named = [r for r in (runs.data or {}).get("check_runs") or [] if r.get("name") == name]
         if named:
             latest = max(named, key=lambda r: int(r.get("id") or 0))
             if latest.get("status") != "completed":
                 return None
             return bool(latest.get("conclusion") == "success")
-        combined, _ = self._get(repository, f"{base}/status", "status")
+        combined, _ = self._get(repository, f"{base}/status", "status", keep=_statuses)
         for status in (combined.data or {}).get("statuses") or []:
             if status.get("context") == name:
                 state = status.get("state")
@@ -344,8 +342,16 @@ class GitHubSource:
             self._installations[key] = int(installation.id)
         return int(installation.id)
 
-    def _get(self, repository: Repository, url: str, endpoint: str) -> tuple[_Cached, bool]:
-        """One conditional GET; (answer, changed). A 304 returns the cached answer unchanged."""
+    def _get(
+        self, repository: Repository, url: str, endpoint: str, *, keep: Callable[[str, Any], Any] | None = None
+    ) -> tuple[_Cached, bool]:
+        """One conditional GET; (answer, changed). A 304 returns the cached answer unchanged.
+
+        ``keep(url, data)`` turns the parsed JSON into what is remembered with the ETag: the few
+        fields a caller reads, not the whole answer (a pull request's JSON is about 29 KB, most of
+        it links and nested repositories). It raises :class:`GitHubError` for an answer of the
+        wrong shape.
+        """
         with self._lock:
             cached = self._cache.get(url)
         headers = {"If-None-Match": cached.etag} if cached else {}
@@ -373,6 +379,8 @@ class GitHubSource:
             raise self._error(url, status, response_headers, body)
         self._secondary_strikes = 0
         data = json.loads(body) if body else None
+        if keep is not None:
+            data = keep(url, data)
         match = _NEXT_LINK.search(response_headers.get("link", ""))
         answer = _Cached(etag=response_headers.get("etag", ""), data=data, next_url=match and match[1])
         if answer.etag:
@@ -462,6 +470,23 @@ class GitHubSource:
         if not 200 <= status < 300:
             raise self._error(url, status, {k.lower(): v for k, v in headers.items()}, body)
         return str((json.loads(body) if body else {}).get("login"))
+
+
+def _open_pull_requests(url: str, data: Any) -> tuple[PullRequest, ...]:
+    if not isinstance(data, list):
+        raise GitHubError(f"GET {url}: expected a list of pull requests", status=200)
+    return tuple(pull_request_from_api(p) for p in data if p.get("state", "open") == "open")
+
+
+def _check_runs(_url: str, data: Any) -> dict[str, Any]:
+    runs = (data or {}).get("check_runs") or [] if isinstance(data, dict) else []
+    fields = ("id", "name", "status", "conclusion")
+    return {"check_runs": [{k: r.get(k) for k in fields} for r in runs if isinstance(r, dict)]}
+
+
+def _statuses(_url: str, data: Any) -> dict[str, Any]:
+    statuses = (data or {}).get("statuses") or [] if isinstance(data, dict) else []
+    return {"statuses": [{k: s.get(k) for k in ("context", "state")} for s in statuses if isinstance(s, dict)]}
 
 
 def _quote(text: str) -> str:

@@ -208,3 +208,23 @@ def test_reads_are_not_paced_by_a_fixed_sleep_but_a_spent_budget_becomes_a_pause
         source.open_pull_requests(SHOP)
     assert spread.value.retry_after is not None and 25 <= spread.value.retry_after <= 31
     assert len(gh.request_log) == 32, "the spread read never left"
+
+
+def test_only_what_is_read_is_remembered_with_an_etag_not_githubs_whole_answer(gh: GitHubApiServer) -> None:
+    from replicator.pull_request import PullRequest
+
+    heads = _repo_with_pulls(gh, 3)
+    source = _source(gh, token=TOKEN)
+    source.open_pull_requests(SHOP)
+    import requests
+
+    run = {"name": "image", "head_sha": heads[0], "status": "completed", "conclusion": "success"}
+    headers = {"Authorization": f"token {TOKEN}"}
+    requests.post(f"{gh.api_url}/repos/alice/shop/check-runs", headers=headers, json=run).raise_for_status()
+    assert source.gate_state(SHOP, heads[0], "image") is True
+    remembered = {url: entry.data for url, entry in source._cache.items()}
+    pages = [data for url, data in remembered.items() if "/pulls" in url]
+    assert pages and all(isinstance(pr, PullRequest) for page in pages for pr in page)
+    (runs,) = [data for url, data in remembered.items() if "/check-runs" in url]
+    assert {key for run in runs["check_runs"] for key in run} <= {"id", "name", "status", "conclusion"}
+    assert [pr.number for pr in source.open_pull_requests(SHOP).pull_requests] == [1, 2, 3]  # from a 304
