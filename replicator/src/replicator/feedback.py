@@ -101,8 +101,12 @@ def rollout_state(deployment: Mapping[str, Any]) -> tuple[str, str]:
     observed = status.get("observedGeneration")
     current = generation is None or observed == generation
     if current and (conditions.get("Available") or {}).get("status") == "True":
+        # ``kubectl rollout status``'s rule: Available alone is also true while the previous
+        # commit's Pods serve and the new ones are stuck, e.g. pulling an image that does not exist.
         wanted = (deployment.get("spec") or {}).get("replicas", 1)
-        if (status.get("updatedReplicas") or 0) >= wanted or wanted == 0:
+        updated = status.get("updatedReplicas") or 0
+        old_pods_left = (status.get("replicas") or 0) > updated
+        if updated >= wanted and not old_pods_left and (status.get("availableReplicas") or 0) >= updated:
             return SUCCESS, ""
     return IN_PROGRESS, ""
 

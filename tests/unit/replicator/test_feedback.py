@@ -49,7 +49,13 @@ def _clone(origin: str, *, sha: str = "a" * 40, status: dict[str, Any] | None = 
 
 
 def _available() -> dict[str, Any]:
-    return {"observedGeneration": 2, "updatedReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}
+    return {
+        "observedGeneration": 2,
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "availableReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"}],
+    }
 
 
 def _service(origin: str) -> dict[str, Any]:
@@ -74,8 +80,18 @@ def _service(origin: str) -> dict[str, Any]:
             FAILURE,
         ),
         ({"conditions": [{"type": "ReplicaFailure", "status": "True", "message": "quota"}]}, FAILURE),
+        (_available() | {"replicas": 2}, IN_PROGRESS),
+        (_available() | {"availableReplicas": 0}, IN_PROGRESS),
     ],
-    ids=["available", "old-generation", "not-updated", "deadline", "replica-failure"],
+    ids=[
+        "available",
+        "old-generation",
+        "not-updated",
+        "deadline",
+        "replica-failure",
+        "old-pods-still-serving",
+        "new-pods-not-available",
+    ],
 )
 def test_rollout_state(status: dict[str, Any], expected: str) -> None:
     assert rollout_state(_clone("web", status=status))[0] == expected
