@@ -22,6 +22,7 @@ from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient, Resource
 from e2e_support import ControllerProcess, wait_until
 from emulators.github_api import GitHubApiServer
 from emulators.kube_api import BUNDLED_VIRTUAL_SERVICE_CRD, KubeApiServer
+from emulators.kube_api.images import ImageRegistry
 from shared_data import istio_crd_paths
 
 VIRTUAL_SERVICES = Resource(group="networking.istio.io", version="v1", plural="virtualservices", kind="VirtualService")
@@ -114,6 +115,8 @@ class Snapshot:
 class World:
     workdir: Path
     namespace: str = "default"
+    time_scale: float = 1.0
+    """How fast Kubernetes durations pass in the emulated cluster (0.01: a 600 s progress deadline is 6 s)."""
     kube: KubeApiServer = field(init=False)
     github: GitHubApiServer = field(init=False)
     client: KubeClient = field(init=False)
@@ -121,7 +124,7 @@ class World:
     controllers: list[ControllerProcess] = field(default_factory=list, init=False)
 
     def start(self, *, crd_paths: Sequence[Path] | None = None) -> World:
-        self.kube = KubeApiServer(deployment_delay_seconds=0.05).start()
+        self.kube = KubeApiServer(deployment_delay_seconds=0.05, time_scale=self.time_scale).start()
         self.kubeconfig = self.kube.write_kubeconfig(self.workdir / "kubeconfig")
         paths = list(crd_paths) if crd_paths is not None else (istio_crd_paths() or [BUNDLED_VIRTUAL_SERVICE_CRD])
         self.kube.apply_crd_files(paths)
@@ -130,6 +133,11 @@ class World:
         self.github.add_org(OWNER, members=["developer"])
         self.client = KubeClient.from_environment(str(self.kubeconfig))
         return self
+
+    @property
+    def images(self) -> ImageRegistry:
+        """The registry the emulated kubelet pulls from: every image exists until a test says otherwise."""
+        return self.kube.images
 
     @property
     def developer(self) -> Github:
