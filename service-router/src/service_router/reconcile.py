@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -216,7 +216,7 @@ class RouteReconciler:
             raise errors.TransientError(f"{key}: cache still behind the server after {self.max_write_attempts} reads")
 
         if origin_service is not None:
-            self._report(origin, namespace, live, plans, outcome)
+            self._report(origin, namespace, live, plans, outcome, routed_before=standing)
         self._set_gauges(origin, namespace, plans)
         # Only once no route of ours is left to a Service that is no longer a live clone (deleted,
         # annotation removed or retargeted) may it go: release our finalizer last.
@@ -378,8 +378,14 @@ class RouteReconciler:
         live: list[dict[str, Any]],
         plans: Sequence[VirtualServicePlan],
         outcome: _Outcome,
+        *,
+        routed_before: Iterable[str] = (),
     ) -> None:
-        """Events on the clone Services: what a person running ``kubectl describe svc`` should see."""
+        """Events on the clone Services: what a person running ``kubectl describe svc`` should see.
+
+        ``routed_before``: clones a route of ours reached before this reconcile wrote anything.
+        """
+        already = set(routed_before)
         header = contract.routing_header(origin, namespace)
         warnings = [w for plan in plans for w in plan.warnings]
         for warning in warnings:
@@ -390,7 +396,10 @@ class RouteReconciler:
             name = objects.name(service)
             if name in outcome.routed:
                 value = contract.routing_value(name, namespace)
-                self.reporter.state(service, "Routed", f"requests with {header}: {value} reach it")
+                message = f"requests with {header}: {value} reach it"
+                if name in already:
+                    self.reporter.assume(service, "Routed", message)
+                self.reporter.state(service, "Routed", message)
             elif not has_virtual_service:
                 self.reporter.state(
                     service,

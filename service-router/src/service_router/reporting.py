@@ -6,7 +6,8 @@ fresh copy of the same warning every resync period. The recorder in ``controller
 only de-duplicates within a minute; this memory de-duplicates for as long as the state holds.
 
 Guarantees: the routing state of a Service (``Routed`` / ``NotRouted`` / ``NoVirtualService``)
-is reported when it changes; a warning is reported when it first appears for a Service and
+is reported when it changes (a route that already stood when this process started is not a change,
+so a restart records no Event per clone); a warning is reported when it first appears for a Service and
 again only after it went away; memory is per Service uid and dropped with :meth:`forget`.
 """
 
@@ -41,6 +42,12 @@ class Reporter:
                 return
             self._state[key] = (reason, message)
         self._record(service, reason=reason, message=message, event_type="Warning" if warning else "Normal")
+
+    def assume(self, service: dict[str, Any], reason: str, message: str) -> None:
+        """Take ``reason`` as already reported when nothing is remembered for the Service (a new
+        process finding a route that stood before it started): no Event for a state that did not change."""
+        with self._lock:
+            self._state.setdefault(self._id(service), (reason, message))
 
     def warnings(self, service: dict[str, Any], reason: str, messages: Iterable[str]) -> None:
         """Report each warning new for this Service; warnings no longer present may come back later."""

@@ -80,6 +80,18 @@ def test_nothing_is_written_when_the_routes_already_stand(rig: Rig) -> None:
     assert rig.reasons(CLONE).count("Routed") == 1
 
 
+def test_a_restarted_router_records_no_event_for_routes_that_already_stand(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+    assert rig.reasons(CLONE) == ["Routed"]
+    rig.__post_init__()  # a new process: a reconciler with no memory of what it reported
+    rig.clone("echo-pr2")
+    rig.reconcile()
+    assert rig.reasons(CLONE) == ["Routed"], "the route stood before: nothing new to tell"
+    assert rig.reasons("echo-pr2") == ["Routed"], "a route this process wrote is news"
+
+
 def test_the_route_goes_before_the_finalizer_and_the_service(rig: Rig) -> None:
     rig.origin()
     rig.clone(CLONE)
