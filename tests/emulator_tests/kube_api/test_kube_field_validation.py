@@ -117,6 +117,7 @@ def test_invalid_directive_is_bad_request(server: KubeApiServer) -> None:
 
 def _update(server: KubeApiServer, **query: str) -> requests.Response:
     current = requests.get(server.url + DEPLOYMENTS + "/web", timeout=10).json()
+    del current["metadata"]["resourceVersion"]  # unconditional: the rollout's status writes may land in between
     current["spec"]["foo"] = 1
     return send(server, "PUT", DEPLOYMENTS + "/web", current, **query)
 
