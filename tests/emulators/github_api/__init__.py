@@ -31,7 +31,8 @@ Run in the foreground with ``python -m emulators.github_api --port 0 --token T:l
 
 Where it is as strict as GitHub (tests depend on it): 422 for a pull with a missing branch, no
 new commits, or a duplicate open pull for the same head/base; 405 merging a closed or draft pull;
-409 merging with a stale ``sha``; 422 on a non-fast-forward ref update without ``force``; 404 for
+409 merging with a stale ``sha``; a contents write to an existing file needs its blob ``sha``
+(422 without it, 409 when it is stale); 422 on a non-fast-forward ref update without ``force``; 404 for
 unknown or private-to-others repositories; 401 for unknown/expired tokens; 403 rate limit exceeded;
 list items lack the detail-only keys (``merged``, ``mergeable``, ``commits``, ...) as on GitHub;
 a deployment without ``required_contexts`` is refused (409) while commit statuses are not green.
@@ -41,8 +42,11 @@ Where it differs, on purpose:
 - Extensions: ``POST /repos/{o}/{r}/pulls/{n}/ready_for_review`` and ``.../convert_to_draft``
   (GitHub has these only in GraphQL, which is also answered, for PyGithub's
   ``mark_ready_for_review()`` / ``convert_to_draft()``, at ``/api/graphql``).
-- Repositories always start with ``main`` and one commit (``auto_init`` is implied); trees and
-  blobs are not stored (any ``tree`` string is accepted by ``POST git/commits``).
+- Repositories always start with ``main`` and one commit holding ``README.md`` (``auto_init`` is
+  implied). Files live in each commit as a flat snapshot, changed only through the contents API
+  (``repo.create_file`` / ``update_file`` / ``delete_file``, read with ``get_contents``: each write
+  is a commit on the branch, a push); git trees and blobs are not emulated (any ``tree`` string is
+  accepted by ``POST git/commits``, and such a commit keeps its first parent's files).
 - Organizations spring into existence when an authenticated user first names one
   (``GET /orgs/{org}`` or ``POST /orgs/{org}/repos``); that user becomes a member with push rights.
 - Check runs accept any token with push access (GitHub: GitHub Apps only).

@@ -66,6 +66,13 @@ class Commit:
     parents: list[str]
     author: str
     created_at: float
+    files: dict[str, bytes] = field(default_factory=dict)
+    """The whole snapshot, path -> content (flat; directories are implied by the paths)."""
+
+
+def blob_sha(content: bytes) -> str:
+    """Git's blob id, as GitHub's contents API reports it: sha1 of ``blob <size>\\0<content>``."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import routes_apps, routes_checks, routes_pulls, routes_repos  # noqa: F401  (register routes)
+from . import routes_apps, routes_checks, routes_contents, routes_pulls, routes_repos  # noqa: F401  (register routes)
 from .credentials import Credentials, Installation
 from .errors import ApiError
 from .faults import Faults

@@ -75,7 +75,8 @@ class Store:
         repo = Repo(owner=owner, name=name, private=private, description=description)
         repo.collaborators.add(creator.login)
         sha = make_sha(repo.full_name, "Initial commit")
-        repo.commits[sha] = Commit(sha, "Initial commit", make_sha("tree"), [], creator.login, now())
+        readme = {"README.md": f"# {name}\n".encode()}  # what auto_init writes
+        repo.commits[sha] = Commit(sha, "Initial commit", make_sha("tree"), [], creator.login, now(), readme)
         repo.branches["main"] = sha
         self.repos[key] = repo
         return repo
@@ -129,13 +130,18 @@ class Store:
         parents: list[str],
         author: User,
         committed_at: float | None = None,
+        files: dict[str, bytes] | None = None,
     ) -> Commit:
+        """``files`` is the new snapshot; without it the commit keeps its first parent's files (trees
+        are not emulated, so a ``POST git/commits`` changes no file)."""
         for parent in parents:
             if parent not in repo.commits:
                 raise validation("Commit", "parents", "invalid", f"Parent SHA {parent} not found")
+        if files is None:
+            files = dict(repo.commits[parents[0]].files) if parents else {}
         sha = make_sha(repo.full_name, message, tree, *parents)
         commit = Commit(
-            sha, message, tree, list(parents), author.login, now() if committed_at is None else committed_at
+            sha, message, tree, list(parents), author.login, now() if committed_at is None else committed_at, files
         )
         repo.commits[sha] = commit
         return commit
@@ -333,7 +339,11 @@ class Store:
         base_sha = repo.branches[pull.base_ref]
         title = message or f"Merge pull request #{pull.number} from {pull.head_repo.owner.login}/{pull.head_ref}"
         parents = [base_sha, pull.head_sha] if method == "merge" else [base_sha]
-        commit = self.create_commit(repo, message=title, tree=make_sha("tree"), parents=parents, author=sender)
+        # no conflicts: the base's files with the head's on top (a head's deletions are not replayed)
+        files = {**repo.commits[base_sha].files, **repo.commits[pull.head_sha].files}
+        commit = self.create_commit(
+            repo, message=title, tree=make_sha("tree"), parents=parents, author=sender, files=files
+        )
         repo.branches[pull.base_ref] = commit.sha
         repo.pushed_at = now()
         pull.merged, pull.merged_at, pull.merged_by = True, now(), sender
