@@ -108,3 +108,33 @@ def test_deployments_and_one_sticky_comment_follow_the_environments(world: World
         if r.path.startswith("/repos/mercari/shop/pulls") and r.token != TOKEN
     } == {"replicator[bot]"}
     assert world.github.internal_errors == []
+
+
+def test_an_environment_removed_while_no_replicator_ran_goes_inactive_at_start(world: World) -> None:
+    repo = world.create_repository("shop")
+    for origin in ("web", "api"):
+        seed(world, origin, repository=f"{OWNER}/shop")
+    feedback = ["--github-deployments", "--github-write-interval", "0.05"]
+    replicator = Replicator(world, poll_interval=0.3, extra=feedback)
+    number = open_pull(world, repo, "feature")
+    for origin in ("web", "api"):
+        wait_clones(world, origin, {number})
+        until(
+            lambda o=origin: [s for _, s, _ in _latest_states(repo, number, o)][:1] == ["success"],
+            message=f"{origin} success",
+            world=world,
+        )
+    assert replicator.stop() == 0
+    # While no replicator runs, the api origin and its clone go (the clone by garbage collection).
+    from controller_common.kube import DEPLOYMENTS
+
+    world.client.delete(DEPLOYMENTS, world.namespace, "api")
+    until(lambda: not wait_clones(world, "api", set()), message="api clone collected", world=world)
+
+    Replicator(world, poll_interval=0.3, extra=feedback, tag="#restarted")
+    until(
+        lambda: [s for _, s, _ in _latest_states(repo, number, "api")][:1] == ["inactive"],
+        message="api environment inactive after the restart",
+        world=world,
+    )
+    assert [s for _, s, _ in _latest_states(repo, number, "web")][:1] == ["success"], "web keeps its environment"

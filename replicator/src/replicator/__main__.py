@@ -130,6 +130,15 @@ def run(settings: Settings) -> int:
             dry_run=process.dry_run,
         )
         manager.add_controller(Controller("replicator-feedback", reconcile=feedback, queue=feedback_queue, workers=1))
+        # Once the caches are in: pull requests whose environments GitHub still shows as active,
+        # whatever happened to their clones while no replicator ran, get looked at too.
+        sweep_into = feedback_queue.add
+        manager.add_runnable(
+            "feedback-sweep",
+            lambda _stop: feedback.sweep(
+                origins_by_repository(deployments.by_index(OPTED_IN_INDEX, ALL), github.hosts), sweep_into
+            ),
+        )
 
     def on_clone(obj: dict[str, Any]) -> None:
         key = feedback_key_of_clone(obj) if feedback_queue is not None else None

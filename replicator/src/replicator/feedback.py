@@ -14,14 +14,18 @@ converges what GitHub shows on that, writing only differences:
 
 What was published is remembered per process and, after a restart, read back from GitHub (the
 newest status of the deployment, the comment body) before anything is written, so a steady
-state and a restart cost no GitHub writes. Known limit: an environment whose clone disappeared
-while no replicator ran is not marked inactive (its origin is not known any more).
+state and a restart cost no GitHub writes. A new process also reads back, once per pull request,
+every environment of ours GitHub still shows as active (``pr-<N>/...``, from the repository's
+newest deployments), and :meth:`FeedbackReconciler.sweep` enqueues the pull requests that have
+one: so an environment whose clone went away while no replicator ran — or was deleted at start-up
+by this one, before it had published anything — is marked inactive, not left ``success``.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -149,6 +153,15 @@ def environments_of(
     return sorted(result, key=lambda e: (e.namespace, e.origin))
 
 
+_ENVIRONMENT = re.compile(r"pr-([0-9]+)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def _pull_request_of(environment: str) -> int | None:
+    """The PR number of one of our environment names (``pr-<N>/<origin>[.<namespace>]``), else None."""
+    match = _ENVIRONMENT.fullmatch(environment)
+    return int(match[1]) if match else None
+
+
 _STATE_WORDS = {IN_PROGRESS: "deploying", SUCCESS: "ready", FAILURE: "failed"}
 
 
@@ -185,6 +198,8 @@ class FeedbackPublisher(Protocol):
 
     def find_comment(self, repository: Repository, number: int, marker: str) -> tuple[int, str] | None: ...
 
+    def recent_deployments(self, repository: Repository) -> list[tuple[int, str, str]]: ...
+
     def create_comment(self, repository: Repository, number: int, body: str) -> int: ...
 
     def edit_comment(self, repository: Repository, comment_id: int, body: str) -> None: ...
@@ -212,6 +227,8 @@ class FeedbackReconciler:
     dry_run: bool = False
     _published: dict[tuple[str, str], _Published] = field(default_factory=dict, init=False, repr=False)
     _comments: dict[str, tuple[int, str] | None] = field(default_factory=dict, init=False, repr=False)
+    _read_back: set[str] = field(default_factory=set, init=False, repr=False)
+    """Keys whose active environments on GitHub this process has read back."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __call__(self, key: str) -> None:
@@ -219,6 +236,7 @@ class FeedbackReconciler:
         environments = environments_of(key, self.deployments.list(), self.services.list())
         try:
             if self.github_deployments:
+                self._read_back_active(key, repository, number)
                 self._deployments(key, repository, environments)
             if self.pr_comment:
                 self._comment(key, repository, number, environments)
@@ -228,6 +246,45 @@ class FeedbackReconciler:
             if exc.permanent:
                 raise errors.PermanentError(f"feedback for {key}: {exc}") from exc
             raise errors.TransientError(f"feedback for {key}: {exc}") from exc
+
+    def sweep(self, repositories: Iterable[Repository], enqueue: Callable[[str], None]) -> None:
+        """Enqueue every pull request for which GitHub shows an active environment of ours (start-up).
+
+        Those whose clone is gone get nothing else to enqueue them; their reconcile reads them
+        back and marks them inactive. A repository that cannot be read is skipped (logged).
+        """
+        if not self.github_deployments:
+            return
+        for repository in repositories:
+            try:
+                found = self.publisher.recent_deployments(repository)
+            except GitHubError as exc:
+                log.warning("feedback sweep skipped a repository", repository=repository.full_name, error=str(exc))
+                continue
+            for number in sorted({n for _, environment, _ in found if (n := _pull_request_of(environment))}):
+                enqueue(feedback_key(repository.html_url, number))
+
+    def _read_back_active(self, key: str, repository: Repository, number: int) -> None:
+        """Once per key and process: remember the environments of ours GitHub shows as active."""
+        with self._lock:
+            if key in self._read_back:
+                return
+        newest: dict[str, tuple[int, str]] = {}
+        for deployment_id, environment, sha in self.publisher.recent_deployments(repository):
+            if _pull_request_of(environment) == number and environment not in newest:
+                newest[environment] = (deployment_id, sha)  # newest first, as GitHub lists them
+        for environment, (deployment_id, sha) in newest.items():
+            with self._lock:
+                if (key, environment) in self._published:
+                    continue
+            latest = self.publisher.latest_deployment_status(repository, deployment_id)
+            state, description = latest if latest else (None, "")
+            if state in (INACTIVE, "error"):
+                continue
+            with self._lock:
+                self._published.setdefault((key, environment), _Published(deployment_id, sha, state, description))
+        with self._lock:
+            self._read_back.add(key)
 
     def _deployments(self, key: str, repository: Repository, environments: Sequence[Environment]) -> None:
         current = {env.name: env for env in environments}

@@ -236,6 +236,12 @@ class GitHubSource:
         items = answer.data or []
         return int(items[0]["id"]) if items else None
 
+    def recent_deployments(self, repository: Repository) -> list[tuple[int, str, str]]:
+        """(id, environment, sha) of the repository's newest deployments (one conditional page, newest first)."""
+        url = f"{self._repo_url(repository)}/deployments?per_page={self.per_page}"
+        answer, _ = self._get(repository, url, "deployments", keep=_deployments)
+        return list(answer.data)
+
     def latest_deployment_status(self, repository: Repository, deployment_id: int) -> tuple[str, str] | None:
         """(state, description) of the newest status of a deployment, if it has one."""
         url = f"{self._repo_url(repository)}/deployments/{deployment_id}/statuses?per_page=1"
@@ -476,6 +482,16 @@ def _open_pull_requests(url: str, data: Any) -> tuple[PullRequest, ...]:
     if not isinstance(data, list):
         raise GitHubError(f"GET {url}: expected a list of pull requests", status=200)
     return tuple(pull_request_from_api(p) for p in data if p.get("state", "open") == "open")
+
+
+def _deployments(url: str, data: Any) -> tuple[tuple[int, str, str], ...]:
+    if not isinstance(data, list):
+        raise GitHubError(f"GET {url}: expected a list of deployments", status=200)
+    return tuple(
+        (int(d["id"]), str(d.get("environment") or ""), str(d.get("sha") or ""))
+        for d in data
+        if isinstance(d, dict) and isinstance(d.get("id"), int)
+    )
 
 
 def _check_runs(_url: str, data: Any) -> dict[str, Any]:

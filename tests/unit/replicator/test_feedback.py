@@ -135,6 +135,9 @@ class FakeGitHub:
     def find_comment(self, repository: Repository, number: int, marker: str) -> tuple[int, str] | None:
         return next(((i, b) for i, b in self.comments.items() if marker in b), None)
 
+    def recent_deployments(self, repository: Repository) -> list[tuple[int, str, str]]:
+        return [(i, d["environment"], d["sha"]) for i, d in sorted(self.deployments.items(), reverse=True)]
+
     def create_comment(self, repository: Repository, number: int, body: str) -> int:
         self.writes.append("comment")
         self.comments[len(self.comments) + 1] = body
@@ -190,3 +193,39 @@ def test_same_origin_name_in_two_namespaces_gets_two_environments() -> None:
     other["metadata"]["namespace"] = "staging"
     envs = environments_of(KEY, [_clone("web"), other, _clone("api")], [])
     assert [e.name for e in envs] == ["pr-7/api", "pr-7/web.shop", "pr-7/web.staging"]
+
+
+def test_an_environment_whose_clone_went_away_while_no_replicator_ran_is_marked_inactive() -> None:
+    github = FakeGitHub()
+    clones = [_clone("web"), _clone("api")]
+    _reconciler(github, clones)(KEY)
+    assert sorted(w for w in github.writes if w.startswith("status")) == [
+        "status pr-7/api in_progress",
+        "status pr-7/api success",
+        "status pr-7/web in_progress",
+        "status pr-7/web success",
+    ]
+    github.deployments[99] = {"sha": "b" * 40, "environment": "production", "statuses": [("success", "")]}
+    clones.remove(next(c for c in clones if c["metadata"]["name"] == "api-pr7"))  # gone while we were down
+    github.writes.clear()
+
+    restarted = _reconciler(github, clones)
+    swept: list[str] = []
+    restarted.sweep([Repository("github.com", "org", "shop")], swept.append)
+    assert swept == [KEY], "the sweep finds the PR from GitHub's deployments alone"
+    restarted(KEY)
+    assert github.writes == ["status pr-7/api inactive", "edit"], "web untouched, api inactive, the comment says so"
+    github.writes.clear()
+    restarted(KEY)
+    assert github.writes == [], "and a steady state writes nothing"
+    assert github.deployments[99]["statuses"] == [("success", "")], "not ours: never touched"
+
+
+def test_a_clone_deleted_before_a_new_process_published_anything_still_goes_inactive() -> None:
+    github = FakeGitHub()
+    clones = [_clone("web")]
+    _reconciler(github, clones)(KEY)
+    clones.clear()  # e.g. its PR closed while no replicator ran: the new process deletes the clone first
+    github.writes.clear()
+    _reconciler(github, clones)(KEY)
+    assert github.writes == ["status pr-7/web inactive", "edit"]
