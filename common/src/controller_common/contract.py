@@ -136,3 +136,7 @@ def github_environment(pr_number: int, origin_name: str) -> str:
 WEBHOOK_RECEIVER_LABEL = "pull-request-replication.mercari.com/webhook-receiver"
 """On the replicator's own Pod: ``"true"`` while it holds the Lease and so runs the webhook receiver;
 the ``replicator-webhook`` Service selects it, so GitHub's deliveries never reach a standby."""
+WEBHOOK_RECEIVER_SHARD_LABEL = "pull-request-replication.mercari.com/webhook-receiver-shard"
+"""Sharded (``--shard-count`` > 1), next to :data:`WEBHOOK_RECEIVER_LABEL`: the shard index of the
+leader that labelled the Pod. Every shard's leader receives (each refreshes only the repositories
+its own origins name); a leader clears stale labels only from Pods of its own shard."""

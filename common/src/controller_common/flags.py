@@ -6,6 +6,9 @@ cluster is, what to watch, where metrics and probes listen, logging, dry-run) ar
 Every flag that is a duration takes what controller-runtime's flags take, a Go duration
 (``90s``, ``2m``, ``1h30m``, ``500ms``, ``1.5h``: :func:`parse_duration`), and plain seconds
 (``600``, ``0.3``) as before; a negative or malformed value is a usage error naming the flag.
+
+``--shard-count`` and ``--shard-index`` split the work between independent shards, each with its
+own Lease (:mod:`controller_common.sharding`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from controller_common.sharding import UNSHARDED, Shard, index_from_environment
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class ProcessSettings:
     cache_sync_timeout_seconds: float = 120.0
     context: str | None = None
     """The kubeconfig context to use (``--context``); None: the kubeconfig's current context."""
+    shard: Shard = UNSHARDED
+    """Which namespaces this process reconciles: shard ``index`` of ``count`` (all when unsharded)."""
 
     @property
     def log_json(self) -> bool | None:
@@ -147,6 +154,20 @@ def add_process_flags(parser: argparse.ArgumentParser) -> None:
         default=120.0,
         help=f"how long to wait for caches before exiting ({DURATION_EXAMPLES}; default 2m)",
     )
+    parser.add_argument(
+        "--shard-count",
+        type=int,
+        default=1,
+        help="run as this many shards, each reconciling the namespaces whose stable hash falls to it, "
+        "with its own Lease <id>-shard-<index> (default 1: unsharded)",
+    )
+    parser.add_argument(
+        "--shard-index",
+        type=int,
+        default=None,
+        help="this process's shard, 0..count-1 (default: the ordinal of a StatefulSet Pod in $POD_NAME, "
+        "name-<n>, else 0)",
+    )
 
 
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -165,6 +186,7 @@ def process_settings(
     parser: argparse.ArgumentParser, args: argparse.Namespace, env: Mapping[str, str], *, name: str
 ) -> ProcessSettings:
     """Validate the process flags; a bad value exits with a usage error (status 2)."""
+    shard = _shard(parser, args, env)
     leader_election = None
     if args.leader_elect:
         lease, renew, retry = (
@@ -175,7 +197,7 @@ def process_settings(
         if not 0 < retry < renew < lease:
             parser.error("leader election needs 0 < retry period < renew deadline < lease duration")
         leader_election = LeaderElectionSettings(
-            lease_name=args.leader_election_id or name,
+            lease_name=shard.lease_name(args.leader_election_id or name),
             namespace=args.leader_election_namespace or _default_namespace(env),
             lease_duration_seconds=lease,
             renew_deadline_seconds=renew,
@@ -200,4 +222,17 @@ def process_settings(
         leader_election=leader_election,
         cache_sync_timeout_seconds=args.cache_sync_timeout,
         context=args.context or None,
+        shard=shard,
     )
+
+
+def _shard(parser: argparse.ArgumentParser, args: argparse.Namespace, env: Mapping[str, str]) -> Shard:
+    count = args.shard_count
+    if count < 1:
+        parser.error("--shard-count must be at least 1")
+    from_flag = args.shard_index is not None
+    index = args.shard_index if from_flag else index_from_environment(count, env)
+    if not 0 <= index < count:
+        source = "--shard-index" if from_flag else f"the ordinal of $POD_NAME={env.get('POD_NAME')!r}"
+        parser.error(f"{source} is {index}: a shard index must be in 0..{count - 1} (--shard-count={count})")
+    return Shard(count=count, index=index)

@@ -6,6 +6,9 @@ other runnables (pollers, webhook receivers). SIGTERM or SIGINT stops intake, le
 finish the item it holds and exits 0; a second signal exits at once. A runnable that dies
 unexpectedly stops the process with a non-zero code, so Kubernetes restarts the pod instead of
 leaving a half-working controller behind.
+
+Sharded (``--shard-count`` > 1), the manager's work queues (:meth:`Manager.work_queue`) accept only
+the keys of this shard, and ``<prefix>_shard_info{index,count}`` says which shard this process is.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from controller_common.informer import Informer
 from controller_common.kube import KubeClient, Resource
 from controller_common.leader import LeaderElector
 from controller_common.metrics import Metrics
+from controller_common.sharding import UNSHARDED, Shard, ShardedWorkQueue, register_shard_info
+from controller_common.workqueue import WorkQueue
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +104,7 @@ class Manager:
         health_probe_bind_address: str = ":8081",
         leader_election: LeaderElectionSettings | None = None,
         cache_sync_timeout_seconds: float = 120.0,
+        shard: Shard = UNSHARDED,
     ) -> None:
         self.name = name
         self.client = client
@@ -109,6 +115,8 @@ class Manager:
         self.metrics_bind_address = metrics_bind_address
         self.health_probe_bind_address = health_probe_bind_address
         self.cache_sync_timeout_seconds = cache_sync_timeout_seconds
+        self.shard = shard
+        register_shard_info(metrics.registry, metrics.prefix, shard)
         self.elector = (
             LeaderElector(
                 client,
@@ -145,6 +153,7 @@ class Manager:
             health_probe_bind_address=process.health_probe_bind_address,
             leader_election=process.leader_election,
             cache_sync_timeout_seconds=process.cache_sync_timeout_seconds,
+            shard=process.shard,
         )
 
     def informer(self, resource: Resource, *, label_selector: str | None = None) -> InformerGroup:
@@ -165,6 +174,20 @@ class Manager:
         )
         self._groups.append(group)
         return group
+
+    def work_queue(self, name: str, *, owner: Callable[[str], str] | None = None) -> WorkQueue:
+        """A work queue that accepts only the keys this shard owns (every key when unsharded).
+
+        ``owner(key)`` is the name ownership is decided by: by default the namespace of a
+        ``namespace/name`` key. Sharding is decided here once, for every source of keys.
+        """
+        shard = self.shard
+        if not shard.sharded:
+            return WorkQueue(name, metrics=self.metrics)
+        if owner is None:
+            return ShardedWorkQueue(name, shard.owns_key, metrics=self.metrics)
+        owner_of = owner
+        return ShardedWorkQueue(name, lambda key: shard.owns(owner_of(key)), metrics=self.metrics)
 
     def add_controller(self, controller: Controller) -> None:
         self._controllers.append(controller)
@@ -199,7 +222,11 @@ class Manager:
         self._ready.set()
         if self.elector is not None and not self.elector.acquire(self.stop_event):
             return self._shutdown([])
-        log.info("caches synced; starting workers", controllers=[c.name for c in self._controllers])
+        log.info(
+            "caches synced; starting workers",
+            controllers=[c.name for c in self._controllers],
+            shard=f"{self.shard.index}/{self.shard.count}",
+        )
         threads = [self._thread(c.name, c.run) for c in self._controllers]
         threads += [self._thread(name, fn) for name, fn in self._runnables]
         if self.elector is not None:

@@ -8,6 +8,10 @@ or ``--github-pr-comment``, a second controller (its own queue, keyed ``<reposit
 fed by clone changes) converges what GitHub shows (:mod:`replicator.feedback`). The poller, the
 webhook receiver and both controllers run only on the Lease holder, whose Pod alone carries the
 label the webhook Service selects (:mod:`replicator.leader_pod`).
+
+Sharded (``--shard-count``), a process reconciles and polls for the origins of the namespaces its
+shard owns, and publishes feedback for the repositories its shard owns (by the same stable hash):
+every shard's leader receives webhooks and refreshes only the repositories its origins name.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from controller_common.health import parse_bind_address
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient
 from controller_common.logging import configure_logging
 from controller_common.manager import Manager
+from controller_common.sharding import Shard
 from controller_common.startup import (
     EXIT_GITHUB_CREDENTIALS,
     StartupError,
@@ -68,7 +73,12 @@ def run(settings: Settings) -> int:
     deployments.add_index(OPTED_IN_INDEX, opted_in_index)
     for cache in (deployments, services):
         cache.add_index(CLONES_OF_INDEX, clones_of_index)
-    queue = WorkQueue("replicator", metrics=library)
+    queue = manager.work_queue("replicator")
+    shard = process.shard
+
+    def owned_origins() -> list[dict[str, Any]]:
+        # Only the repositories named by this shard's origins are polled (and so refreshed by webhooks).
+        return [d for d in deployments.by_index(OPTED_IN_INDEX, ALL) if shard.owns(objects.namespace(d) or "")]
 
     def on_github_response(endpoint: str, status: int) -> None:
         domain.github_requests.labels(endpoint=endpoint, status=str(status)).inc()
@@ -101,8 +111,8 @@ def run(settings: Settings) -> int:
     poller = RepositoryPoller(
         source=github,
         interval=settings.poll_interval_seconds,
-        origins_by_repository=lambda: origins_by_repository(deployments.by_index(OPTED_IN_INDEX, ALL), github.hosts),
-        requirements=lambda: requirements_by_repository(deployments.by_index(OPTED_IN_INDEX, ALL), github.hosts),
+        origins_by_repository=lambda: origins_by_repository(owned_origins(), github.hosts),
+        requirements=lambda: requirements_by_repository(owned_origins(), github.hosts),
         enqueue=queue.add,
         on_fetch=lambda _repository, _listing, error: count_rate_limit_pause(error),
     )
@@ -120,7 +130,8 @@ def run(settings: Settings) -> int:
 
     feedback_queue: WorkQueue | None = None
     if settings.github_deployments or settings.github_pr_comment:
-        feedback_queue = WorkQueue("replicator-feedback", metrics=library)
+        # Keyed by repository, not namespace: one shard publishes for all of a pull request's clones.
+        feedback_queue = manager.work_queue("replicator-feedback", owner=_repository_of_feedback_key)
         feedback = FeedbackReconciler(
             publisher=github,
             deployments=deployments,
@@ -199,7 +210,7 @@ def run(settings: Settings) -> int:
             webhook.stop()
 
         manager.add_runnable("webhook-receiver", serve_webhooks)
-        receiver_label = _webhook_receiver_label(client, library, os.environ)
+        receiver_label = _webhook_receiver_label(client, library, os.environ, shard)
         if receiver_label is not None:
             # Unlabel our Pod now (every replica), label it while we lead, unlabel it before the
             # Lease is released: the webhook Service then reaches the leader only.
@@ -214,14 +225,24 @@ def run(settings: Settings) -> int:
             receiver_label.close()
 
 
+def _repository_of_feedback_key(key: str) -> str:
+    """``<repository URL>#<PR>`` (:func:`replicator.feedback.feedback_key`) -> the URL: its shard's name."""
+    return key.rpartition("#")[0]
+
+
 def _webhook_receiver_label(
-    client: KubeClient, library: metrics.Metrics, environ: Mapping[str, str]
+    client: KubeClient, library: metrics.Metrics, environ: Mapping[str, str], shard: Shard
 ) -> WebhookReceiverLabel | None:
     pod = PodRef.from_environment(environ)
     if pod is None:
         log.info("no POD_NAME: the webhook receiver label is not kept on any pod")
         return None
-    return WebhookReceiverLabel(client=client, pod=pod, failures=label_failures_counter(library.registry, PREFIX))
+    return WebhookReceiverLabel(
+        client=client,
+        pod=pod,
+        failures=label_failures_counter(library.registry, PREFIX),
+        shard=str(shard.index) if shard.sharded else None,
+    )
 
 
 def check_github_credentials(github: GitHubSource, settings: Settings) -> None:

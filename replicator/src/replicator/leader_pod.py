@@ -21,6 +21,9 @@ Guarantees:
   retried with capped exponential backoff; it never stops the process (polling stays the truth).
   While leading, the state is re-checked every ``resync_seconds`` in case someone changed it.
 - One thread does every write, so "unlabel at start" can never undo "label on leading".
+- Sharded (``--shard-count`` > 1), each shard's leader is a receiver: its Pod also carries
+  :data:`~controller_common.contract.WEBHOOK_RECEIVER_SHARD_LABEL` with its shard index, and
+  "no other Pod" above means no other Pod *of its shard*: a leader never clears another shard's.
 
 The decisions (:func:`plan_changes`, :func:`label_patch`, and the shared
 :func:`~controller_common.workqueue.exponential_backoff`) are pure; the
@@ -45,6 +48,11 @@ log = structlog.get_logger(__name__)
 
 LABEL_VALUE = "true"
 SELECTOR = f"{contract.WEBHOOK_RECEIVER_LABEL}={LABEL_VALUE}"
+
+
+def selector(shard: str | None = None) -> str:
+    """The Pods a leader looks at: every receiver, or (sharded) the receivers of its own shard."""
+    return SELECTOR if shard is None else f"{SELECTOR},{contract.WEBHOOK_RECEIVER_SHARD_LABEL}={shard}"
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,15 @@ def plan_changes(*, own_pod: str, leading: bool, labelled: Iterable[str] | None)
     return tuple(changes)
 
 
-def label_patch(labelled: bool) -> dict[str, Any]:
-    """A JSON merge patch (RFC 7386) that sets the label, or removes it (``null``); idempotent."""
-    return {"metadata": {"labels": {contract.WEBHOOK_RECEIVER_LABEL: LABEL_VALUE if labelled else None}}}
+def label_patch(labelled: bool, shard: str | None = None) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) that sets the label, or removes it (``null``); idempotent.
+
+    Sharded, the shard label is set and removed with it.
+    """
+    labels: dict[str, str | None] = {contract.WEBHOOK_RECEIVER_LABEL: LABEL_VALUE if labelled else None}
+    if shard is not None:
+        labels[contract.WEBHOOK_RECEIVER_SHARD_LABEL] = shard if labelled else None
+    return {"metadata": {"labels": labels}}
 
 
 def label_failures_counter(registry: CollectorRegistry, prefix: str) -> Counter:
@@ -117,9 +131,12 @@ class WebhookReceiverLabel:
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
         step_down_timeout: float = 5.0,
+        shard: str | None = None,
     ) -> None:
         self.client = client
         self.pod = pod
+        self.shard = shard
+        """The shard index when sharded (see the module docstring), else ``None``."""
         self._failures = failures
         self.resync_seconds = resync_seconds
         self.initial_backoff = initial_backoff
@@ -195,7 +212,7 @@ class WebhookReceiverLabel:
         ok = True
         if leading:
             try:
-                pods, _ = self.client.list(PODS, self.pod.namespace, label_selector=SELECTOR)
+                pods, _ = self.client.list(PODS, self.pod.namespace, label_selector=selector(self.shard))
                 labelled = [objects.name(p) for p in pods]
             except errors.ApiError as exc:
                 # Still label our own Pod (unobserved, the plan does): deliveries reach the leader
@@ -210,7 +227,7 @@ class WebhookReceiverLabel:
     def _apply(self, change: LabelChange) -> bool:
         action = "label" if change.labelled else "unlabel"
         try:
-            self.client.patch(PODS, self.pod.namespace, change.pod, label_patch(change.labelled))
+            self.client.patch(PODS, self.pod.namespace, change.pod, label_patch(change.labelled, self.shard))
         except errors.NotFound:
             if change.pod != self.pod.name:
                 return True  # another Pod already gone: nothing left to unlabel

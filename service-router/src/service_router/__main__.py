@@ -3,7 +3,8 @@
 ``service-router [flags]`` runs the controller: Service and VirtualService informers enqueue
 ``namespace/origin`` keys; one reconciler converges each origin's VirtualService. The Istio API
 version is discovered from the server (v1, else v1beta1, else v1alpha3). ``service-router routes``,
-``header`` and ``uninstall`` are helpers for people (see ``--help``).
+``header`` and ``uninstall`` are helpers for people (see ``--help``). Sharded (``--shard-count``),
+the queue accepts only the keys of the namespaces this shard owns (:meth:`Manager.work_queue`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from controller_common.kube import SERVICES
 from controller_common.logging import configure_logging
 from controller_common.manager import Manager
 from controller_common.startup import check_listen_addresses, kube_client, run_main
-from controller_common.workqueue import WorkQueue
 from service_router import __version__
 from service_router.istio import wait_for_virtual_services
 from service_router.metrics import PREFIX, RouterMetrics
@@ -51,7 +51,7 @@ def run(settings: Settings) -> int:
         return 0
     services = manager.informer(SERVICES)
     virtual_services = manager.informer(vs_resource)
-    queue = WorkQueue("service-router", metrics=library)
+    queue = manager.work_queue("service-router")
 
     reconciler = RouteReconciler(
         client=client,

@@ -22,9 +22,11 @@ from replicator.leader_pod import (
     label_failures_counter,
     label_patch,
     plan_changes,
+    selector,
 )
 
 KEY = contract.WEBHOOK_RECEIVER_LABEL
+SHARD_KEY = contract.WEBHOOK_RECEIVER_SHARD_LABEL
 NAMESPACE = "replicator-system"
 
 
@@ -82,6 +84,7 @@ class FakePods:
         self.labels: dict[str, dict[str, str]] = {name: {"app.kubernetes.io/name": "replicator"} for name in names}
         self.failures: list[errors.ApiError] = []  # raised, in order, by the next calls
         self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.lists: list[str] = []  # the label selectors listed, in order
         self._lock = threading.Lock()
 
     def _maybe_fail(self) -> None:
@@ -89,10 +92,16 @@ class FakePods:
             raise self.failures.pop(0)
 
     def list(self, _resource: Any, namespace: str, *, label_selector: str) -> tuple[list[dict[str, Any]], str]:
-        assert namespace == NAMESPACE and label_selector == SELECTOR
+        assert namespace == NAMESPACE and label_selector.startswith(SELECTOR)
+        wanted = dict(term.split("=", 1) for term in label_selector.split(","))
         with self._lock:
+            self.lists.append(label_selector)
             self._maybe_fail()
-            items = [{"metadata": {"name": n, "labels": dict(lb)}} for n, lb in self.labels.items() if lb.get(KEY)]
+            items = [
+                {"metadata": {"name": n, "labels": dict(lb)}}
+                for n, lb in self.labels.items()
+                if all(lb.get(k) == v for k, v in wanted.items())
+            ]
         return items, "1"
 
     def patch(self, _resource: Any, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -117,10 +126,13 @@ class FakePods:
         self.labels[name][KEY] = "true"
 
 
-def _labeller(pods: FakePods, registry: CollectorRegistry, pod: str = "a") -> WebhookReceiverLabel:
+def _labeller(
+    pods: FakePods, registry: CollectorRegistry, pod: str = "a", shard: str | None = None
+) -> WebhookReceiverLabel:
     return WebhookReceiverLabel(
         client=pods,  # type: ignore[arg-type]
         pod=PodRef(NAMESPACE, pod),
+        shard=shard,
         failures=label_failures_counter(registry, "replicator"),
         resync_seconds=0.05,
         initial_backoff=0.01,
@@ -249,3 +261,46 @@ def test_a_step_down_that_cannot_write_gives_up_in_time(registry: CollectorRegis
     finally:
         stop.set()
         labeller.close()
+
+
+def test_a_sharded_label_names_the_shard_and_a_leader_looks_only_at_its_own_shard() -> None:
+    assert label_patch(True, "1") == {"metadata": {"labels": {KEY: "true", SHARD_KEY: "1"}}}
+    assert label_patch(False, "1") == {"metadata": {"labels": {KEY: None, SHARD_KEY: None}}}
+    assert selector("1") == f"{KEY}=true,{SHARD_KEY}=1"
+    assert selector(None) == SELECTOR
+
+
+def test_each_shards_leader_keeps_its_label_and_clears_only_its_own_shards_leftovers(
+    registry: CollectorRegistry,
+) -> None:
+    """Every shard's leader receives webhooks: none may take another shard's leader off the Service."""
+    pods = FakePods("a", "b", "c")
+    pods.labels["c"].update({KEY: "true", SHARD_KEY: "0"})  # a killed leader of shard 0
+    # Two processes: two registries.
+    leaders = [
+        _labeller(pods, registry, "a", shard="0").start(),
+        _labeller(pods, CollectorRegistry(), "b", shard="1").start(),
+    ]
+    stop = threading.Event()
+    runnables = [threading.Thread(target=leader.while_leading, args=(stop,)) for leader in leaders]
+    for runnable in runnables:
+        runnable.start()
+    try:
+        wait_until(lambda: pods.receivers() == ["a", "b"], timeout=5, message="both shard leaders labelled")
+        # Several periodic re-checks of both leaders later, neither has unlabelled the other.
+        seen = len(pods.lists)
+        wait_until(lambda: len(pods.lists) >= seen + 6, timeout=5, message="re-checked")
+        assert pods.receivers() == ["a", "b"]
+        assert {pods.labels[p].get(SHARD_KEY) for p in ("a", "b")} == {"0", "1"}
+        # The only unlabels: each process's own Pod at start, and shard 0's leftover.
+        unlabelled = sorted(name for name, patch in pods.patches if patch == label_patch(False, "0"))
+        assert unlabelled == ["a", "b", "c"]
+        stop.set()
+        for runnable in runnables:
+            runnable.join(timeout=5)
+        assert pods.receivers() == []
+        assert all(SHARD_KEY not in pods.labels[p] for p in ("a", "b", "c"))
+    finally:
+        stop.set()
+        for leader in leaders:
+            leader.close()
