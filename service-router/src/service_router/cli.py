@@ -2,13 +2,19 @@
 
 ``routes`` answers "which PR environments can I reach, with which header, and are they up?" from
 the cluster itself: the clone Services, the routes that stand in the VirtualServices, and whether
-a Deployment behind each clone has an available replica. ``uninstall`` is the one that writes:
-it removes the router's routes, VirtualServices and finalizers (see :mod:`service_router.uninstall`).
+a Deployment behind each clone has an available replica (``-o json|yaml`` for scripts).
+``uninstall`` is the one that writes: it removes the router's routes, VirtualServices and
+finalizers (see :mod:`service_router.uninstall`).
+
+The same commands ship as the kubectl plugin ``kubectl-service_router`` (kubectl runs it for
+``kubectl service-router ...``), the ecosystem's convention for a controller's helpers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,9 +84,36 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def routes_document(rows: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """``-o json|yaml``: a kubectl-style list, one item per clone, ``routes`` as a list."""
+    items = []
+    for namespace, origin, header, value, clone, ready, routes in rows:
+        items.append(
+            {
+                "namespace": namespace,
+                "origin": origin,
+                "header": header,
+                "value": value,
+                "clone": clone,
+                "ready": ready,
+                "routes": [] if routes == "-" else routes.split(","),
+            }
+        )
+    return {"kind": "List", "items": items}
+
+
+def _print_document(document: dict[str, Any], output: str) -> None:
+    if output == "json":
+        print(json.dumps(document, indent=2))
+        return
+    import yaml  # PyYAML comes with the kubernetes client
+
+    sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
+
+
 def _routes(args: argparse.Namespace) -> int:
-    client = KubeClient.from_environment(args.kubeconfig)
-    namespace = args.namespace
+    client = KubeClient.from_environment(args.kubeconfig, args.context)
+    namespace = None if args.all_namespaces else args.namespace
     services, _ = client.list(SERVICES, namespace)
     vs_resource = discover_virtual_services(client)
     virtual_services = client.list(vs_resource, namespace)[0] if vs_resource else []
@@ -89,22 +122,35 @@ def _routes(args: argparse.Namespace) -> int:
     except errors.Forbidden:
         deployments = None
     rows = routes_table(services, virtual_services, deployments, origin=args.origin)
-    print(format_table(ROUTES_COLUMNS, rows) if rows else "no pull-request routes")
+    if args.output != "table":
+        _print_document(routes_document(rows), args.output)
+    else:
+        print(format_table(ROUTES_COLUMNS, rows) if rows else "no pull-request routes")
     return 0
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    client = KubeClient.from_environment(args.kubeconfig)
+    client = KubeClient.from_environment(args.kubeconfig, args.context)
     return run_uninstall(client, discover_virtual_services(client), namespace=args.namespace, dry_run=args.dry_run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="service-router", description="Helper commands of the service-router.")
+def _cluster_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current context)")
+
+
+def build_parser(prog: str = "service-router") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Helper commands of the service-router.")
     commands = parser.add_subparsers(dest="command", required=True)
     routes = commands.add_parser("routes", help="table of origins, header values, clones and their routes")
     routes.add_argument("origin", nargs="?", help="only this origin Service")
-    routes.add_argument("-n", "--namespace", help="only this namespace (default: all)")
-    routes.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
+    scope = routes.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", help="only this namespace (default: all)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (the default)")
+    routes.add_argument(
+        "-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format (default: table)"
+    )
+    _cluster_flags(routes)
     routes.set_defaults(handler=_routes)
     uninstall = commands.add_parser(
         "uninstall",
@@ -116,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     uninstall.add_argument("-n", "--namespace", help="only this namespace (default: all)")
     uninstall.add_argument("--dry-run", action="store_true", help="print the steps, change nothing")
-    uninstall.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
+    _cluster_flags(uninstall)
     uninstall.set_defaults(handler=_uninstall)
     try:
         from service_router.header_cli import add_header_command
@@ -127,10 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_helper(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run_helper(argv: Sequence[str], *, prog: str = "service-router") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         return int(args.handler(args))
     except errors.ApiError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def kubectl_plugin(argv: Sequence[str] | None = None) -> int:
+    """The console script ``kubectl-service_router``: ``kubectl service-router routes -A -o json``."""
+    return run_helper(sys.argv[1:] if argv is None else argv, prog="kubectl service-router")

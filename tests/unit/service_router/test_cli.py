@@ -1,8 +1,16 @@
-"""``service-router routes`` and ``service-router uninstall`` against the emulated API server."""
+"""``service-router routes``, ``header`` and ``uninstall`` against the emulated API server, also as
+the kubectl plugin ``kubectl service-router`` run by the pinned kubectl."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
 
 from controller_common import contract, errors
 from controller_common.kube import DEPLOYMENTS, SERVICES
@@ -129,3 +137,104 @@ def test_uninstall_plan_keeps_foreign_routes_and_foreign_virtual_services() -> N
     ]
     assert steps[0].obj["spec"]["http"] == [default]
     assert steps[1].obj["spec"]["http"] == [foreign, default]
+
+
+def _routed_pair(rig: Rig) -> None:
+    rig.origin()
+    rig.clone(CLONE)
+    rig.reconcile()
+
+
+EXPECTED_ITEM = {
+    "namespace": NS,
+    "origin": "echo",
+    "header": "service-router-echo-default",
+    "value": "echo-pr1.default",
+    "clone": CLONE,
+    "ready": "no",
+    "routes": [contract.managed_route_name(CLONE)],
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "parse"),
+    [(["-A", "-o", "json"], json.loads), (["-o", "yaml"], yaml.safe_load), (["-n", NS, "-o", "json"], json.loads)],
+    ids=["all-namespaces-json", "yaml", "namespace-json"],
+)
+def test_routes_prints_a_list_document_for_scripts(
+    rig: Rig, capsys: pytest.CaptureFixture[str], args: list[str], parse: object
+) -> None:
+    _routed_pair(rig)
+    code, out = _run(rig, capsys, "routes", *args)
+    assert code == 0
+    assert parse(out) == {"kind": "List", "items": [EXPECTED_ITEM]}  # type: ignore[operator]
+
+
+def test_routes_refuses_a_namespace_with_all_namespaces(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _run(rig, capsys, "routes", "-A", "-n", NS)
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def _header(rig: Rig, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run_helper(["header", *args, "--kubeconfig", str(rig.kubeconfig)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_header_says_when_the_clone_does_not_exist(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    _routed_pair(rig)
+    code, out, err = _header(rig, capsys, "echo-pr1")
+    assert (code, err) == (0, "")
+    assert out.startswith("To route requests to echo-pr1")
+
+    code, out, err = _header(rig, capsys, "echo-pr9")
+    assert code == 1
+    assert "no Service echo-pr9 in namespace default: nothing answers this header" in err
+    assert "service-router-echo-default: echo-pr9.default" in out  # the recipe still, for a PR about to open
+
+    code, out, err = _header(rig, capsys, "echo-pr1", "--origin", "other")
+    assert code == 1
+    assert "Service echo-pr1 in namespace default is no clone of other" in err
+
+
+def test_header_without_a_cluster_says_it_did_not_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert run_helper(["header", "echo-pr1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Not checked against a cluster (")
+    assert run_helper(["header", "echo-pr1", "--offline"]) == 0
+    assert capsys.readouterr().out.startswith("To route requests to echo-pr1")
+
+
+def test_kubectl_plugin_through_the_pinned_kubectl(rig: Rig) -> None:
+    """kubectl finds ``kubectl-service_router`` on PATH and runs it for ``kubectl service-router``."""
+    _routed_pair(rig)
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(rig.kubeconfig),
+    }
+    plugins = subprocess.run(
+        [str(bin_dir / "kubectl"), "plugin", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert str(bin_dir / "kubectl-service_router") in plugins.stdout, plugins.stderr
+    result = subprocess.run(
+        [str(bin_dir / "kubectl"), "service-router", "routes", "-A", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["items"] == [EXPECTED_ITEM]
+    usage = subprocess.run(
+        [str(bin_dir / "kubectl"), "service-router", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert usage.stdout.startswith("usage: kubectl service-router")
