@@ -49,6 +49,7 @@ def test_the_kustomizations_users_apply_are_all_found(kustomizations: list[str])
         "monitoring/grafana",
         "examples",
         "overlays/namespaced",
+        "overlays/sharded",
         "istio",
         "istio/gateway",
     }
