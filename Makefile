@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-integration demo sandbox lint check bench clean
+.PHONY: install test test-integration demo sandbox sandbox-pr lint check bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ demo: install
 
 sandbox: install
 	PYTHONPATH=tests $(PY) -m sandbox
+
+# Against a running `make sandbox`: PR=open, PR="push 1", PR="close 1", PR="merge 1" (tests/sandbox_pr.py).
+sandbox-pr: install
+	PYTHONPATH=tests $(PY) -m sandbox_pr $(PR)
 
 lint: install
 	$(PY) -m ruff check .

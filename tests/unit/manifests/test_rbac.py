@@ -33,6 +33,7 @@ service-router             reconcile.py get/list on the VS   virtualservices: ge
 service-router             cli.py (routes helper) list       services, virtualservices, deployments:
                                                              list (deployments only read, for the
                                                              clones' readiness)
+service-router             header_cli.py get SERVICES        services: get (does the clone exist?)
 service-router             uninstall.py (uninstall helper)   services: list, patch; virtualservices:
                                                              list, update, delete (a subset of the
                                                              controller's own grants)
@@ -107,6 +108,7 @@ CALL_SITES: dict[tuple[str, str, str], frozenset[Resource] | str] = {
     ("service-router/src/service_router/cli.py", "list", "SERVICES"): frozenset({SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "vs_resource"): frozenset({VIRTUAL_SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "DEPLOYMENTS"): frozenset({DEPLOYMENTS}),
+    ("service-router/src/service_router/header_cli.py", "get", "SERVICES"): frozenset({SERVICES}),
     ("service-router/src/service_router/uninstall.py", "list", "virtual_service_resource"): frozenset(
         {VIRTUAL_SERVICES}
     ),
