@@ -257,10 +257,10 @@ def desired_http_routes(
     """The http route list with managed routes recomputed for ``clones``.
 
     Every route of this origin's (:func:`belongs_to`) is dropped; all others keep their order and
-    content; before each of them that forwards to the origin, one copy per clone (sorted by name)
-    is inserted. The first cloned route of a clone is named ``service-router--<clone>``, the i-th
-    after it ``service-router--<clone>--<i>``, skipping names that the kept routes bear. Clones of
-    another origin or namespace are ignored.
+    content; before each of them that forwards to the origin (and is no route of ours for another
+    origin), one copy per clone (sorted by name) is inserted. The first cloned route of a clone is
+    named ``service-router--<clone>``, the i-th after it ``service-router--<clone>--<i>``, skipping
+    names that the kept routes bear. Clones of another origin or namespace are ignored.
     """
     header = routing_header(origin_service, namespace)
     relevant = relevant_clones(clones, origin_service=origin_service, namespace=namespace)
@@ -269,8 +269,12 @@ def desired_http_routes(
     result: list[dict[str, Any]] = []
     index = 0
     for route in kept:
-        if relevant and targets_origin(
-            route, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace
+        # A route of ours for another origin is never copied: its copy would carry two routing
+        # headers, prove to be that other origin's, and so be copied again on every plan.
+        if (
+            relevant
+            and not is_managed_route(route, vs_namespace=vs_namespace)
+            and targets_origin(route, origin_service=origin_service, namespace=namespace, vs_namespace=vs_namespace)
         ):
             for clone in relevant:
                 copied = _clone_route(
