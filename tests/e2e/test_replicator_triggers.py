@@ -2,7 +2,8 @@
 
 One world: GitHub delivers to three hooks on the same repository — the right secret (202), a wrong
 secret (401) and none (401) — and the good one alone brings the clone: the poll interval is far
-longer than the test and GitHub's log shows one list, the one the webhook asked for. With
+longer than the test, the clone exists before any list request (the signed delivery's pull
+request is applied as it comes), and one list confirms it a moment later. With
 deliveries dropped, a replicator polling often gets the next push through polling alone. An
 exhausted rate limit and a secondary limit with ``Retry-After`` pause polling until GitHub allows
 it again instead of retrying hot.
@@ -60,7 +61,20 @@ def test_webhooks_are_verified_polling_recovers_lost_ones_and_limits_are_honoure
     lists_before = list_requests(world, f"{OWNER}/hooks")
     number = open_pull(world, repo, "feature")
     clone = wait_clones(world, "hooked", {number})[number]
-    assert list_requests(world, f"{OWNER}/hooks") == lists_before + 1, "one list, asked for by the webhook"
+    until(
+        lambda: list_requests(world, f"{OWNER}/hooks") == lists_before + 1,
+        message="one list confirms the delivery",
+        world=world,
+    )
+    # The signed delivery's pull request was applied as it came: the clone was written before
+    # the list that confirmed it was even asked for.
+    (confirming,) = [r.at for r in world.github.request_log if r.path == f"/repos/{OWNER}/hooks/pulls"][-1:]
+    created = [
+        r.at
+        for r in world.kube.request_log
+        if r.verb == "create" and r.resource == "deployments" and r.user_agent.startswith("replicator")
+    ]
+    assert created and min(created) < confirming, "the clone came from the delivery itself"
     assert world.github.wait_for_webhooks(timeout=10)
     answers = {(d.hook_id, d.event): d.status_code for d in world.github.deliveries}
     assert answers == {

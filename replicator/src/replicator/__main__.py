@@ -52,8 +52,9 @@ from replicator.origin_index import (
     origins_by_repository,
     requirements_by_repository,
 )
+from replicator.pull_request import pull_request_from_api
 from replicator.reconcile import CLONES_OF_INDEX, CloneReconciler, clones_of_index, origin_key_of_clone
-from replicator.repository import GITHUB_COM
+from replicator.repository import GITHUB_COM, Repository
 from replicator.repository_poller import RepositoryPoller
 from replicator.settings import Settings, parse_settings
 from replicator.webhook import WebhookServer
@@ -191,6 +192,15 @@ def run(settings: Settings) -> int:
     if webhook_address is not None and secret:
         address: tuple[str, int] = webhook_address
 
+        def apply_delivered_pull_request(repository: Repository, payload: dict[str, Any]) -> None:
+            try:
+                pull_request = pull_request_from_api(payload)
+            except Exception:  # signed but not the shape we know: fall back to a list fetch
+                log.info("webhook pull request unreadable; refreshing the list", repository=repository.full_name)
+                poller.request_refresh(repository)
+                return
+            poller.apply_pull_request(repository, pull_request)
+
         def serve_webhooks(stop: threading.Event) -> None:
             # Only where the poller runs (the Lease holder): a standby refuses deliveries visibly
             # (GitHub shows the failure) instead of accepting what it could not act on.
@@ -199,6 +209,7 @@ def run(settings: Settings) -> int:
                 path=settings.webhook_path,
                 secret=secret,
                 on_repository=poller.request_refresh,
+                on_pull_request=apply_delivered_pull_request,
                 on_delivery=lambda event, result: domain.webhook_deliveries.labels(event=event, result=result).inc(),
                 api_hosts={
                     settings.github_api_url: GITHUB_COM,

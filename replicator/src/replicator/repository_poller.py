@@ -20,7 +20,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, cast
 
@@ -31,6 +31,9 @@ from replicator.pull_request import PullRequest
 from replicator.repository import Repository
 
 log = structlog.get_logger(__name__)
+
+CONFIRM_DELAY = 2.0
+"""Seconds after a webhook-applied pull request until a list fetch confirms it (one per burst)."""
 
 MAX_BACKOFF_INTERVALS = 16
 """A repository that keeps failing is polled at most every 16 intervals (16 minutes by default)."""
@@ -105,6 +108,47 @@ class RepositoryPoller:
     def state(self, repository: Repository) -> RepositoryState | None:
         with self._lock:
             return self._states.get(repository)
+
+    def apply_pull_request(self, repository: Repository, pull_request: PullRequest) -> None:
+        """A pull request as a verified webhook delivery shows it: applied to the last list now.
+
+        GitHub signed it, so it is authentic as of its event, and acting on it costs no request
+        (a burst of PRs would otherwise cost a list fetch each, and GitHub allows 900 reads a
+        minute). An older state than the one known (deliveries can arrive out of order) is not
+        applied. Either way a list fetch confirms it :data:`CONFIRM_DELAY` later, one for every
+        delivery of the repository in between. Without a list yet, the repository is fetched now.
+        """
+        with self._lock:
+            state = self._states.get(repository)
+        if state is None or state.pull_requests is None:
+            self.request_refresh(repository)
+            return
+        known = {pr.number: pr for pr in state.pull_requests}
+        current = known.get(pull_request.number)
+        stale = (
+            current is not None
+            and current.updated_at is not None
+            and pull_request.updated_at is not None
+            and pull_request.updated_at < current.updated_at
+        )
+        if not stale:
+            if pull_request.is_open:
+                known[pull_request.number] = pull_request
+            else:
+                known.pop(pull_request.number, None)
+        with self._lock:
+            if not stale and self._states.get(repository) is state:
+                self._states[repository] = replace(
+                    state, pull_requests=tuple(sorted(known.values(), key=lambda pr: pr.number))
+                )
+            else:
+                stale = True  # a fetch landed meanwhile: its list is newer than this delivery
+            confirm = self._clock() + CONFIRM_DELAY
+            self._due[repository] = min(self._due.get(repository, confirm), confirm)
+        if not stale:
+            for key in self._origins_by_repository().get(repository, ()):
+                self._enqueue(key)
+        self._wake.set()
 
     def request_refresh(self, repository: Repository) -> None:
         """Fetch ``repository`` next, ahead of the round in progress (webhook delivery, new origin)."""

@@ -1,11 +1,13 @@
 """GitHub webhook receiver: the fast path that makes a new commit reach its clone in seconds.
 
 It verifies ``X-Hub-Signature-256`` (HMAC-SHA256 with the shared secret, compared in constant
-time) and then only *asks for a refresh* of the repository named in the payload: it never reads
-or writes the cluster, and never trusts the payload's pull-request state — the poller fetches the
-truth. GitHub does not redeliver a lost webhook, so polling stays the source of truth and this
-receiver is an accelerator. Every answer is immediate: 401 for a missing or wrong signature, 400
-for a body that is not a JSON object naming a repository, 413 beyond GitHub's 25 MB, 202 accepted.
+time) and then hands the poller what the delivery says: the pull request object of a
+``pull_request`` event (signed by GitHub, so authentic as of its event; the poller applies it at
+once and confirms it with a list fetch a moment later), or just the repository to refresh. It
+never reads or writes the cluster. GitHub does not redeliver a lost webhook, so polling stays
+the source of truth and this receiver is an accelerator. Every answer is immediate: 401 for a
+missing or wrong signature, 400 for a body that is not a JSON object naming a repository, 413
+beyond GitHub's 25 MB, 202 accepted.
 
 Anyone who can reach the port can send junk, so junk costs a bounded answer and nothing more:
 
@@ -148,11 +150,15 @@ def handle_delivery(
     on_repository: Callable[[Repository], None],
     content_type: str | None = None,
     api_hosts: Mapping[str, str] | None = None,
+    on_pull_request: Callable[[Repository, dict[str, Any]], None] | None = None,
 ) -> Outcome:
-    """Decide the answer to one delivery (pure apart from ``on_repository``); returns (status, result).
+    """Decide the answer to one delivery (pure apart from the callbacks); returns (status, result).
 
     The signature covers the raw body, so it is checked first, whatever the content type: JSON,
-    or GitHub's default ``application/x-www-form-urlencoded`` with the JSON in ``payload``.
+    or GitHub's default ``application/x-www-form-urlencoded`` with the JSON in ``payload``. A
+    verified ``pull_request`` delivery carrying the pull request object goes to
+    ``on_pull_request`` (the poller applies it at once and confirms it with a list soon), any other
+    accepted one to ``on_repository`` (a refresh now).
     """
     if not verify_signature(secret, body, signature):
         return 401, "bad-signature" if signature else "missing-signature"
@@ -179,7 +185,11 @@ def handle_delivery(
         repository = repository_of(payload, api_hosts)
     except ValueError:
         return 400, "malformed"
-    on_repository(repository)
+    pull_request = payload.get("pull_request")
+    if on_pull_request is not None and isinstance(pull_request, dict):
+        on_pull_request(repository, pull_request)
+    else:
+        on_repository(repository)
     return 202, "accepted"
 
 
@@ -227,6 +237,7 @@ class WebhookServer:
         on_delivery: Callable[[str, str], None] | None = None,
         api_hosts: Mapping[str, str] | None = None,
         request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+        on_pull_request: Callable[[Repository, dict[str, Any]], None] | None = None,
     ) -> None:
         def count(event: str, result: str, status: int, **fields: Any) -> None:
             log.info("webhook delivery", event_label=event, result=result, status=status, **fields)
@@ -291,6 +302,7 @@ class WebhookServer:
                     on_repository=on_repository,
                     content_type=self.headers.get("Content-Type"),
                     api_hosts=api_hosts,
+                    on_pull_request=on_pull_request,
                 )
                 if result in SIGNATURE_FAILURES:
                     count(UNVERIFIED, result, status)

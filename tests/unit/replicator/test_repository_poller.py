@@ -320,3 +320,58 @@ def test_a_refresh_asked_for_during_a_round_goes_next_not_after_the_round() -> N
     poller.request_refresh(Repository(host="github.com", owner="org", name="nobody-names-it"))
     poller.poll_once()
     assert lister.calls == [repositories[5]]
+
+
+def _at(number: int, *, sha: str, minute: int, state: str = "open") -> PullRequest:
+    return PullRequest(
+        number=number,
+        head_sha=sha * 40,
+        head_ref=f"b{number}",
+        base_ref="main",
+        state=state,
+        updated_at=datetime(2026, 12, 8, 12, minute, tzinfo=UTC),
+    )
+
+
+def test_a_delivered_pull_request_is_applied_at_once_and_a_burst_is_confirmed_by_one_list() -> None:
+    clock, enqueued = Clock(), []
+    lister = FakeLister({MONO: [Listing((_at(1, sha="a", minute=0),), changed=True)]})
+    poller = _poller(lister, {MONO: ["ns/api", "ns/web"]}, clock, enqueued)
+    poller.poll_once()
+    enqueued.clear()
+
+    for n in range(2, 12):  # a burst: ten PRs opened, ten signed deliveries
+        poller.apply_pull_request(MONO, _at(n, sha="b", minute=1))
+    state = poller.state(MONO)
+    assert state is not None and [pr.number for pr in state.pull_requests or ()] == list(range(1, 12))
+    assert enqueued == ["ns/api", "ns/web"] * 10 and len(lister.calls) == 1, "no GitHub request yet"
+
+    poller.poll_once()
+    assert len(lister.calls) == 1, "the confirming list waits for the burst to end"
+    clock.now += 2.0
+    poller.poll_once()
+    assert len(lister.calls) == 2, "then one list fetch confirms all ten"
+
+
+def test_an_older_delivery_never_undoes_a_newer_state_and_a_close_removes_the_pr() -> None:
+    clock, enqueued = Clock(), []
+    lister = FakeLister({MONO: [Listing((_at(1, sha="a", minute=5),), changed=True)]})
+    poller = _poller(lister, {MONO: ["ns/api"]}, clock, enqueued)
+    poller.poll_once()
+    poller.apply_pull_request(MONO, _at(1, sha="0", minute=4))  # delivered late: older than the list
+    state = poller.state(MONO)
+    assert state is not None and [pr.head_sha[0] for pr in state.pull_requests or ()] == ["a"]
+    poller.apply_pull_request(MONO, _at(1, sha="c", minute=6))
+    poller.apply_pull_request(MONO, _at(1, sha="c", minute=7, state="closed"))
+    state = poller.state(MONO)
+    assert state is not None and state.pull_requests == ()
+
+
+def test_a_delivery_before_any_list_fetches_the_list_now() -> None:
+    clock, enqueued = Clock(), []
+    lister = FakeLister({MONO: [Listing((_at(1, sha="a", minute=0),), changed=True)]})
+    poller = _poller(lister, {MONO: ["ns/api"]}, clock, enqueued)
+    poller.apply_pull_request(MONO, _at(1, sha="a", minute=0))
+    assert poller.state(MONO) is None
+    poller.poll_once()
+    assert len(lister.calls) == 1 and enqueued == ["ns/api"]

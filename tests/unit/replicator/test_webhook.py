@@ -438,3 +438,34 @@ def test_random_event_headers_make_a_fixed_number_of_metric_series() -> None:
     assert {s.labels["event"] for s in samples} <= set(webhook.EVENT_LABELS)
     assert len(samples) <= 3
     assert sum(s.value for s in samples) == 250
+
+
+def test_a_verified_pull_request_delivery_hands_over_its_pull_request_not_a_refresh() -> None:
+    payload = {
+        "action": "opened",
+        "number": 3,
+        "repository": {"full_name": "org/app", "html_url": "https://github.com/org/app"},
+        "pull_request": {"number": 3, "state": "open", "head": {"sha": "a" * 40, "ref": "b"}},
+    }
+    body = json.dumps(payload).encode()
+    refreshed: list[Repository] = []
+    handed: list[tuple[Repository, dict[str, Any]]] = []
+    status, result = handle_delivery(
+        secret=SECRET,
+        event="pull_request",
+        signature=signature_for(SECRET, body),
+        body=body,
+        on_repository=refreshed.append,
+        on_pull_request=lambda repository, pr: handed.append((repository, pr)),
+    )
+    assert (status, result) == (202, "accepted") and refreshed == []
+    assert [(r.full_name, pr["number"]) for r, pr in handed] == [("org/app", 3)]
+    forged = handle_delivery(
+        secret=SECRET,
+        event="pull_request",
+        signature=signature_for(b"another secret", body),
+        body=body,
+        on_repository=refreshed.append,
+        on_pull_request=lambda repository, pr: handed.append((repository, pr)),
+    )
+    assert forged == (401, "bad-signature") and len(handed) == 1, "an unsigned pull request is never applied"
