@@ -22,6 +22,7 @@ class RouterMetrics:
     library: Metrics
     managed_routes: Gauge
     virtual_service_writes: Counter
+    gateway_route_writes: Counter
     conflicts_retried: Counter
     reverts_detected: Counter
     revert_backoffs: Counter
@@ -42,6 +43,12 @@ class RouterMetrics:
                 f"{PREFIX}_virtual_service_writes_total",
                 "VirtualService writes, per action (create, update, delete).",
                 ["action"],
+                registry=r,
+            ),
+            gateway_route_writes=Counter(
+                f"{PREFIX}_gateway_route_writes_total",
+                "Gateway API route writes (derived and baseline routes), per kind and action.",
+                ["kind", "action"],
                 registry=r,
             ),
             conflicts_retried=Counter(

@@ -10,6 +10,7 @@ from typing import Any
 
 from controller_common.flags import ProcessSettings, add_process_flags, duration, format_duration, process_settings
 from service_router import __version__
+from service_router.gateway_api import ROUTING_APIS, RoutingApi
 from service_router.reverts import DEFAULT_BACKOFF_SECONDS, DEFAULT_THRESHOLD, DEFAULT_WINDOW_SECONDS
 
 
@@ -26,6 +27,7 @@ class RevertSettings:
 class Settings:
     process: ProcessSettings
     reverts: RevertSettings = RevertSettings()
+    routing_api: RoutingApi = "auto"
 
     def redacted(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,6 +35,14 @@ class Settings:
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     add_process_flags(parser)
+    parser.add_argument(
+        "--routing-api",
+        choices=ROUTING_APIS,
+        default="auto",
+        help="how origins are routed: Istio VirtualServices, Gateway API routes (HTTPRoute/GRPCRoute attached "
+        "to the Service), or auto (default): the Gateway API where the origin Service already has such a route "
+        "or VirtualServices are not served, the VirtualService otherwise",
+    )
     parser.add_argument(
         "--revert-threshold",
         type=int,
@@ -68,6 +78,7 @@ def settings_from_args(
             window_seconds=args.revert_window,
             backoff_seconds=args.revert_backoff,
         ),
+        routing_api=args.routing_api,
     )
 
 

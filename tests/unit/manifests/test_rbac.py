@@ -34,6 +34,10 @@ service-router             cli.py (routes helper) list       services, virtualse
                                                              list (deployments only read, for the
                                                              clones' readiness)
 service-router             header_cli.py get SERVICES        services: get (does the clone exist?)
+service-router             __main__ Gateway API informers     httproutes, grpcroutes: list, watch
+service-router             gateway_reconcile.py create/       httproutes, grpcroutes: create, update,
+                           replace/delete/list on the route   delete, list (derived and baseline
+                           resource; patch SERVICES           routes; fresh reads); services: patch
 service-router             uninstall.py (uninstall helper)   services: list, patch; virtualservices:
                                                              list, update, delete (a subset of the
                                                              controller's own grants)
@@ -63,6 +67,9 @@ SERVICES: Resource = ("", "services")
 EVENTS: Resource = ("", "events")
 LEASES: Resource = ("coordination.k8s.io", "leases")
 VIRTUAL_SERVICES: Resource = ("networking.istio.io", "virtualservices")
+GATEWAY_ROUTES: frozenset[Resource] = frozenset(
+    {("gateway.networking.k8s.io", "httproutes"), ("gateway.networking.k8s.io", "grpcroutes")}
+)
 PODS: Resource = ("", "pods")
 # Reached only in the controller's own namespace (where its Deployment runs), never where it watches.
 OWN_NAMESPACE: frozenset[Resource] = frozenset({LEASES, PODS})
@@ -105,6 +112,11 @@ CALL_SITES: dict[tuple[str, str, str], frozenset[Resource] | str] = {
     ("service-router/src/service_router/reconcile.py", "list", "self.virtual_service_resource"): frozenset(
         {VIRTUAL_SERVICES}
     ),
+    ("service-router/src/service_router/gateway_reconcile.py", "create", "resource"): GATEWAY_ROUTES,
+    ("service-router/src/service_router/gateway_reconcile.py", "replace", "resource"): GATEWAY_ROUTES,
+    ("service-router/src/service_router/gateway_reconcile.py", "delete", "resource"): GATEWAY_ROUTES,
+    ("service-router/src/service_router/gateway_reconcile.py", "list", "resource"): GATEWAY_ROUTES,
+    ("service-router/src/service_router/gateway_reconcile.py", "patch", "SERVICES"): frozenset({SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "SERVICES"): frozenset({SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "vs_resource"): frozenset({VIRTUAL_SERVICES}),
     ("service-router/src/service_router/cli.py", "list", "DEPLOYMENTS"): frozenset({DEPLOYMENTS}),
@@ -122,6 +134,8 @@ INFORMERS: dict[tuple[str, str], Resource] = {
     ("replicator/src/replicator/__main__.py", "SERVICES"): SERVICES,
     ("service-router/src/service_router/__main__.py", "SERVICES"): SERVICES,
     ("service-router/src/service_router/__main__.py", "vs_resource"): VIRTUAL_SERVICES,
+    ("service-router/src/service_router/__main__.py", "apis.http_routes"): ("gateway.networking.k8s.io", "httproutes"),
+    ("service-router/src/service_router/__main__.py", "apis.grpc_routes"): ("gateway.networking.k8s.io", "grpcroutes"),
 }
 SOURCES = {
     "replicator": ("common/src/controller_common", "replicator/src/replicator"),
