@@ -79,7 +79,8 @@ def _exact_routing_headers(block: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def _destination_hosts(route: dict[str, Any]) -> Iterator[str]:
-    for item in route.get("route") or []:
+    items = route.get("route")
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("destination"), dict):
             yield str(item["destination"].get("host", ""))
 
@@ -93,6 +94,8 @@ def route_owner(route: dict[str, Any], *, vs_namespace: str) -> RouteOwner | Non
     a destination that is the clone's host. A route that only carries the name prefix (a hand edit,
     a copy, someone else's convention) is foreign.
     """
+    if not isinstance(route, dict):
+        return None  # not even an object: nobody's route the router could have written
     name = str(route.get("name", ""))
     blocks = _match_blocks(route)
     if not name.startswith(MANAGED_ROUTE_PREFIX) or not blocks or len(blocks) != len(route.get("match") or []):
@@ -133,7 +136,7 @@ def belongs_to(route: dict[str, Any], *, header: str, vs_namespace: str) -> bool
 
 def looks_managed(route: dict[str, Any]) -> bool:
     """Named like the router's routes (the prefix); whether it *is* one takes :func:`route_owner`."""
-    return str(route.get("name", "")).startswith(MANAGED_ROUTE_PREFIX)
+    return isinstance(route, dict) and str(route.get("name", "")).startswith(MANAGED_ROUTE_PREFIX)
 
 
 def targets_origin(route: dict[str, Any], *, origin_service: str, namespace: str, vs_namespace: str) -> bool:

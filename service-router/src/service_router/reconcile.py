@@ -18,6 +18,11 @@ Guarantees:
   (:mod:`service_router.finalizers`);
 - an origin that is not an existing Service gets nothing written for its clones: a Warning
   Event (``OriginNotFound``) and a count of ``service_router_skipped_total`` instead.
+- planning runs behind one boundary per origin: whatever its VirtualServices hold, an exception
+  while reading them or planning is that origin's Warning Event (``RoutingFailed``, on its clone
+  Services) and a count of ``service_router_skipped_total{reason="plan_error"}``, nothing more
+  is written, and the key is not retried hot (a change to its objects or the resync brings it back);
+  every other origin reconciles as before.
 - a write that repeats our last one (someone undid it) is confirmed against the server, counted,
   and refused for a while once it keeps happening (:mod:`service_router.reverts`): the router
   never fights another writer in a hot loop. A Warning Event says so on the clone Services.
@@ -29,7 +34,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -46,6 +51,7 @@ from service_router.routes import Clone, VirtualServicePlan, plan_virtual_servic
 log = structlog.get_logger(__name__)
 
 MAX_WRITE_ATTEMPTS = 3
+_T = TypeVar("_T")
 SERVICE_SUFFIX = ".svc.cluster.local"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -174,7 +180,7 @@ class RouteReconciler:
         if origin_service is None and live:
             self._origin_not_found(origin, namespace, live)
         # A missing origin gets nothing new: only clones already routed stay so (and keep the finalizer).
-        standing = routed_by(virtual_services, origin_service=origin, namespace=namespace)
+        standing = self._planned(key, live, routed_by, virtual_services, origin_service=origin, namespace=namespace)
         routable = live if origin_service is not None else [s for s in live if objects.name(s) in standing]
         for service in routable:
             if not objects.has_finalizer(service, contract.ROUTER_FINALIZER):
@@ -185,7 +191,10 @@ class RouteReconciler:
             for s in routable
         ]
         for attempt in range(1, self.max_write_attempts + 1):
-            plans = plan_virtual_services(
+            plans = self._planned(
+                key,
+                live,
+                plan_virtual_services,
                 origin_service=origin,
                 namespace=namespace,
                 origin_ports=_ports(origin_service) if origin_service else (),
@@ -220,7 +229,10 @@ class RouteReconciler:
         self._set_gauges(origin, namespace, plans)
         # Only once no route of ours is left to a Service that is no longer a live clone (deleted,
         # annotation removed or retargeted) may it go: release our finalizer last.
-        releasable = to_release(
+        releasable = self._planned(
+            key,
+            live,
+            to_release,
             services,
             origin_service=origin,
             namespace=namespace,
@@ -243,6 +255,23 @@ class RouteReconciler:
         )
         if outcome.held_seconds:
             raise errors.RequeueAfter(outcome.held_seconds, "another writer keeps undoing our routes")
+
+    def _planned(self, key: str, live: list[dict[str, Any]], step: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run one pure step of this origin's planning; whatever it raises is this origin's bad input."""
+        try:
+            return step(*args, **kwargs)
+        except Exception as exc:  # a shape no check foresaw: this origin's Warning, never a crash loop
+            namespace, origin = key.split("/", 1)
+            log.exception("virtual services of origin could not be planned", origin=key, step=step.__name__)
+            self.metrics.skipped.labels(namespace=namespace, reason="plan_error").inc()
+            message = (
+                f"the VirtualServices of {origin}.{namespace} could not be planned ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); its routes and finalizers stay as they are until that is fixed: check the "
+                "VirtualServices against Istio's schema"
+            )
+            for service in live:
+                self.reporter.state(service, "RoutingFailed", message, warning=True)
+            raise errors.PermanentError(f"{key}: {message}") from exc
 
     def _origin_not_found(self, origin: str, namespace: str, live: list[dict[str, Any]]) -> None:
         """Bad input (a typo, a hand-written annotation, an origin deleted): say so, add no route."""
