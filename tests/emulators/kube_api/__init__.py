@@ -28,8 +28,16 @@ Where it differs from kube-apiserver, on purpose or for lack of time:
   honour surge limits and can fail (an image missing from ``KubeApiServer.images`` ends in
   ``ProgressDeadlineExceeded``); ``time_scale`` shrinks Kubernetes durations. No scheduler,
   no Nodes, no probes beyond their initial delay, no restarts.
-- No admission webhooks, no CEL (``x-kubernetes-validations``), no CRD conversion webhooks
-  (versions share one storage; only ``apiVersion`` changes).
+- CRD validation rules (``x-kubernetes-validations``) run on a real CEL engine (``cel``, the CEL
+  C++ runtime from ``cel-expr-python``) with Kubernetes' libraries (``cel_library``: lists, regex,
+  url, quantity, format, ip/cidr), transition rules, ``optionalOldSelf``, ``messageExpression``,
+  ``reason``, ``fieldPath`` and ratcheting; CRD ``default:`` values are applied on every write
+  (``defaults``). Not modelled: the cost budget; type-checking rules against the schema when the
+  CRD is written (a rule that does not compile fails each write with ``rule compile error``);
+  order-insensitive equality of ``set``/``map`` lists; two-variable comprehensions; ``orValue()``
+  on ``format...validate()`` results; defaults applied when reading old stored objects.
+- No admission webhooks, no CRD conversion webhooks (versions share one storage; only
+  ``apiVersion`` changes).
 - Authorization is allow-all unless ``KubeApiServer(authorization="rbac")``: then tokens map to
   ServiceAccounts and users, and RBAC decides with real semantics (``rbac``); no aggregated
   ClusterRoles, escalation checks or impersonation.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kubeconfig, rbac
-from .crds import load_crd_files
+from .crds import gateway_api_crd_paths, load_crd_files
 from .deployments import DeploymentController
 from .errors import ApiError
 from .faults import Faults
@@ -206,6 +206,18 @@ class KubeApiServer:
 
     def apply_crd_files(self, paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         return [self.apply_crd(doc) for doc in load_crd_files(paths)]
+
+    def apply_gateway_api_crds(self, shared_dir: str | Path | None = None) -> list[dict[str, Any]]:
+        """Serve the Gateway API (GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant) from its
+        own standard-channel CRDs in ``shared/schemas/gateway-api``, CEL rules and defaults included.
+        ``shared_dir`` defaults to ``$SHARED_DIR``, else ``../shared`` beside the repository;
+        FileNotFoundError when the files are not there (a plain clone)."""
+        paths = gateway_api_crd_paths(shared_dir)
+        if not paths:
+            raise FileNotFoundError(
+                "the Gateway API CRDs (shared/schemas/gateway-api/*.yaml) are not beside the checkout"
+            )
+        return self.apply_crd_files(paths)
 
     def objects(self, resource_plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Deep copies of the stored objects of a kind (``deployments`` or ``deployments.apps``)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,15 @@ import yaml
 from .resources import ResourceType, version_priority_key
 
 BUNDLED_VIRTUAL_SERVICE_CRD = Path(__file__).parent / "crds" / "virtualservice.yaml"
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+GATEWAY_API_KINDS = ("GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "ReferenceGrant")
+
+
+def gateway_api_crd_paths(shared_dir: str | Path | None = None) -> list[Path]:
+    """The Gateway API's standard-channel CRD files in ``shared/schemas/gateway-api`` (``shared_dir``,
+    else ``$SHARED_DIR``, else ``../shared`` beside the repository); empty when they are absent."""
+    base = Path(shared_dir or os.environ.get("SHARED_DIR") or _REPO_ROOT.parent / "shared")
+    return sorted((base / "schemas" / "gateway-api").glob("*.yaml"))
 
 
 def resource_types(crd: dict[str, Any]) -> tuple[str, list[str], list[ResourceType]]:

@@ -78,7 +78,7 @@ def conflict(resource: str, group: str, name: str, detail: str | None = None) ->
 
 def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> ApiError:
     """422 Invalid; ``causes`` are ``{"type", "field", "detail"}`` field errors."""
-    rendered = [_render_cause(c) for c in causes]
+    rendered = [render_cause(c) for c in causes]
     joined = rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
     return ApiError(
         422,
@@ -89,8 +89,7 @@ def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> A
             "group": group,
             "kind": kind,
             "causes": [
-                {"reason": c["type"], "message": _render_cause(c, with_field=False), "field": c["field"]}
-                for c in causes
+                {"reason": c["type"], "message": render_cause(c, with_field=False), "field": c["field"]} for c in causes
             ],
         },
     )
@@ -107,7 +106,8 @@ _TYPE_TEXT = {
 }
 
 
-def _render_cause(cause: dict[str, str], *, with_field: bool = True) -> str:
+def render_cause(cause: dict[str, str], *, with_field: bool = True) -> str:
+    """A cause as kube-apiserver prints a field error: ``<field>: <type text>[: <value>][: <detail>]``."""
     text = _TYPE_TEXT.get(cause["type"], "Invalid value")
     if "value" in cause:
         text += f": {cause['value']}"

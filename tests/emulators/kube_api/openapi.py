@@ -5,7 +5,7 @@ under strict field validation (unless ``x-kubernetes-preserve-unknown-fields``),
 strings are distinct, and ``x-kubernetes-int-or-string`` admits both. We translate that schema into
 an equivalent JSON Schema once per CRD version and let ``jsonschema`` do the walking, so the
 emulator (and the tests that validate shipped manifests) reject exactly what a real server would.
-CEL rules (``x-kubernetes-validations``) are not evaluated: no CEL engine is available here.
+CEL rules (``x-kubernetes-validations``) are evaluated separately, by ``cel``.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class Api:
         if rt.builtin:
             causes, warnings = validation.decode_builtin(rt, obj, directive, duplicates)
         else:
-            causes, warnings = validation.validate_custom(rt, obj, directive, duplicates)
+            causes, warnings = validation.validate_custom(rt, obj, directive, duplicates, old)
         others = (
             []
             if rt.plural != "services"

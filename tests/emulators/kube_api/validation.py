@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from . import builtin_schema, cel
+from . import builtin_schema, cel, defaults
 from .errors import ApiError, bad_request, invalid
 from .openapi import validate_against_crd_schema
 from .resources import ResourceType
@@ -92,7 +92,7 @@ NAME_RULES = {
 }
 
 
-def _check_qualified_name(key: str) -> str | None:
+def check_qualified_name(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
     if prefix and check_dns1123_subdomain(prefix):
         return "prefix part " + (check_dns1123_subdomain(prefix) or "")
@@ -101,6 +101,19 @@ def _check_qualified_name(key: str) -> str | None:
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
             "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
             "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+        )
+    return None
+
+
+def check_label_value(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) > 63:
+        return "must be no more than 63 characters"
+    if not isinstance(value, str) or not _LABEL_VALUE.fullmatch(value):
+        return (
+            "a valid label must be an empty string or "
+            "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+            "with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+            "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
         )
     return None
 
@@ -116,23 +129,14 @@ def validate_metadata(rt: ResourceType, obj: dict[str, Any]) -> list[Cause]:
         if problem:
             causes.append(_cause("FieldValueInvalid", "metadata.name", problem, name))
     for key, value in (meta.get("labels") or {}).items():
-        problem = _check_qualified_name(key)
+        problem = check_qualified_name(key)
         if problem:
             causes.append(_cause("FieldValueInvalid", "metadata.labels", problem, key))
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-            causes.append(
-                _cause(
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    "a valid label must be an empty string or "
-                    "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-                    "with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
-                    "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
-                    value,
-                )
-            )
+        problem = check_label_value(value)
+        if problem:
+            causes.append(_cause("FieldValueInvalid", "metadata.labels", problem, value))
     for key in meta.get("annotations") or {}:
-        problem = _check_qualified_name(key)
+        problem = check_qualified_name(key)
         if problem:
             causes.append(_cause("FieldValueInvalid", "metadata.annotations", problem, key))
     if len(json.dumps(meta.get("annotations") or {})) > 256 * 1024:
@@ -224,10 +228,17 @@ def decode_builtin(
 
 
 def validate_custom(
-    rt: ResourceType, obj: dict[str, Any], directive: str, duplicates: Sequence[str] = ()
+    rt: ResourceType,
+    obj: dict[str, Any],
+    directive: str,
+    duplicates: Sequence[str] = (),
+    old: dict[str, Any] | None = None,
 ) -> tuple[list[Cause], list[str]]:
-    """A custom resource against its version's openAPIV3Schema: unknown fields (400, or pruned) and
-    field errors (422). ``metadata`` is an ObjectMeta whatever the schema says, pruned like the rest."""
+    """A custom resource against its version's openAPIV3Schema: defaults filled in, unknown fields
+    (400, or pruned), field errors and CEL rules (422; ``old`` is the stored object on update, for
+    transition rules and ratcheting). ``metadata`` is an ObjectMeta whatever the schema says."""
+    if rt.schema:
+        defaults.apply_defaults(obj, rt.schema)
     unknown = [f"metadata.{k}" for k in obj.get("metadata") or {} if k not in builtin_schema.object_meta_fields()]
     if not rt.schema:
         for path in unknown:
@@ -243,9 +254,12 @@ def validate_custom(
             continue
         field, _, detail = message.partition(": ")
         causes.append(_cause("FieldValueInvalid", _k8s_path(field), detail))
+    rule_warnings: list[str] = []
     if not causes:  # CEL rules run only on objects that pass the schema, as on the real server
-        causes.extend(cel.check(rt.schema, body))
-    warnings = _strict_fields(rt, unknown, duplicates, directive)
+        checked = cel.check(rt.schema, obj, old)
+        causes.extend(checked.causes)
+        rule_warnings = checked.warnings
+    warnings = _strict_fields(rt, unknown, duplicates, directive) + rule_warnings
     for path in unknown:  # Warn / Ignore: prune like the structural schema pruner
         _delete_path(obj, path)
     return causes, warnings
