@@ -17,7 +17,9 @@ Guarantees:
   removed or changed loses its route in the old origin's VirtualServices and then the finalizer
   (:mod:`service_router.finalizers`);
 - an origin that is not an existing Service gets nothing written for its clones: a Warning
-  Event (``OriginNotFound``) and a count of ``service_router_skipped_total`` instead.
+  Event (``OriginNotFound``) and a count of ``service_router_skipped_total`` instead. A name no
+  Service can bear (``Echo``, ``frontend.shop``) is not even planned: routing headers are lower
+  case, so ``Echo``'s is echo's, and planning it would remove echo's routes.
 - planning runs behind one boundary per origin: whatever its VirtualServices hold, an exception
   while reading them or planning is that origin's Warning Event (``RoutingFailed``, on its clone
   Services) and a count of ``service_router_skipped_total{reason="plan_error"}``, nothing more
@@ -190,39 +192,48 @@ class RouteReconciler:
             Clone(service=objects.name(s), namespace=namespace, origin_service=origin, ports=_ports(s))
             for s in routable
         ]
-        for attempt in range(1, self.max_write_attempts + 1):
-            plans = self._planned(
-                key,
-                live,
-                plan_virtual_services,
-                origin_service=origin,
-                namespace=namespace,
-                origin_ports=_ports(origin_service) if origin_service else (),
-                clones=inputs,
-                virtual_services=virtual_services,
-                api_version=self.virtual_service_resource.api_version,
-                origin_exists=origin_service is not None,
-            )
-            try:
-                outcome = self._apply_all(key, plans, live, virtual_services)
-                break
-            except _StaleRead:
-                log.debug("cache behind the server; planning from a fresh read", origin=key, attempt=attempt)
-            except (errors.Conflict, errors.AlreadyExists) as exc:
-                self.metrics.conflicts_retried.inc()
-                log.info("virtual service write conflict; re-reading", origin=key, attempt=attempt, error=str(exc))
-                if attempt == self.max_write_attempts:
-                    for service in live:
-                        self.reporter.once(
-                            service,
-                            "WriteConflict",
-                            f"VirtualService changed under every one of {attempt} writes; will retry with backoff",
-                        )
-                    raise errors.TransientError(f"{key}: VirtualService write conflicted {attempt} times") from exc
-            # The cache may be the stale copy that made us conflict: read the server itself.
-            virtual_services = self.client.list(self.virtual_service_resource, namespace)[0]
+        plans: tuple[VirtualServicePlan, ...] = ()
+        outcome = _Outcome()
+        if origin_service is None and not _DNS_LABEL.match(origin):
+            # No Service can bear this name (upper case, a dot, junk), yet its routing header is lower
+            # case like a real origin's ("Echo" spells echo's): planning it would take echo's routes away.
+            log.info("origin is no Service name; nothing to plan", origin=key)
         else:
-            raise errors.TransientError(f"{key}: cache still behind the server after {self.max_write_attempts} reads")
+            for attempt in range(1, self.max_write_attempts + 1):
+                plans = self._planned(
+                    key,
+                    live,
+                    plan_virtual_services,
+                    origin_service=origin,
+                    namespace=namespace,
+                    origin_ports=_ports(origin_service) if origin_service else (),
+                    clones=inputs,
+                    virtual_services=virtual_services,
+                    api_version=self.virtual_service_resource.api_version,
+                    origin_exists=origin_service is not None,
+                )
+                try:
+                    outcome = self._apply_all(key, plans, live, virtual_services)
+                    break
+                except _StaleRead:
+                    log.debug("cache behind the server; planning from a fresh read", origin=key, attempt=attempt)
+                except (errors.Conflict, errors.AlreadyExists) as exc:
+                    self.metrics.conflicts_retried.inc()
+                    log.info("virtual service write conflict; re-reading", origin=key, attempt=attempt, error=str(exc))
+                    if attempt == self.max_write_attempts:
+                        for service in live:
+                            self.reporter.once(
+                                service,
+                                "WriteConflict",
+                                f"VirtualService changed under every one of {attempt} writes; will retry with backoff",
+                            )
+                        raise errors.TransientError(f"{key}: VirtualService write conflicted {attempt} times") from exc
+                # The cache may be the stale copy that made us conflict: read the server itself.
+                virtual_services = self.client.list(self.virtual_service_resource, namespace)[0]
+            else:
+                raise errors.TransientError(
+                    f"{key}: cache still behind the server after {self.max_write_attempts} reads"
+                )
 
         if origin_service is not None:
             self._report(origin, namespace, live, plans, outcome, routed_before=standing)
