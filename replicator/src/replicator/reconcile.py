@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import structlog
 
@@ -25,6 +25,7 @@ from controller_common import contract, errors, objects
 from controller_common.kube import DEPLOYMENTS, SERVICES, KubeClient, Resource
 from replicator.desired import deployed_pull_requests, desired_clones
 from replicator.github_hosts import GitHubHosts
+from replicator.github_source import GitHubError
 from replicator.isolation import CloneError, origin_services
 from replicator.metrics import ReplicatorMetrics
 from replicator.origin_config import AnnotationError, OriginConfig, is_opted_in, parse_origin_config
@@ -86,6 +87,25 @@ def next_expiry(prs: Iterable[PullRequest], config: OriginConfig, *, now: dateti
     return max(1.0, min(waits) + 1.0) if waits else None
 
 
+def unavailable(config: OriginConfig, error: GitHubError | None) -> str:
+    """Why the pull requests of ``config.repository`` cannot be listed, and what to do about it."""
+    name = config.repository.full_name
+    status = error.status if error is not None else 0
+    if status == 404:
+        fix = (
+            f"GitHub answers 404 both when {name} does not exist and when the replicator's token or "
+            "GitHub App cannot read it: check the repository annotation, then the token's access "
+            "(or the App's installation on that repository)"
+        )
+    elif status == 401:
+        fix = "GitHub rejected the replicator's credentials: renew --github-token-file (or the App key)"
+    elif status == 403:
+        fix = "the replicator's credentials may not read it: grant Pull requests read access to the token or App"
+    else:
+        fix = "GitHub is unreachable or failing; the replicator keeps retrying with backoff and nothing was changed"
+    return f"cannot list the pull requests of {name} ({status or 'no answer'}): {fix}"
+
+
 def origin_key_of_clone(obj: Mapping[str, Any]) -> str | None:
     """The origin key a clone belongs to (so a hand-deleted clone is recreated), else None."""
     origin = origin_name_of(obj)
@@ -121,21 +141,16 @@ class CloneReconciler:
             return
 
         config = self._config(origin)
-        if config is None:
-            return
         refusal = self.hosts.refusal(config.repository)
         if refusal is not None:
-            self._warn(origin, "UntrustedRepositoryHost", refusal, reason="repository-host")
-            return
+            self._refuse(origin, "UntrustedRepositoryHost", refusal, reason="repository-host")
         state = self.poller.state(config.repository)
         if state is None:
             self.poller.request_refresh(config.repository)
             log.info("waiting for first pull-request list", repository=config.repository.full_name)
             return
         if state.pull_requests is None:
-            message = f"cannot list pull requests of {config.repository.full_name}: {state.error}"
-            self._warn(origin, "RepositoryUnavailable", message, reason="github")
-            return
+            self._refuse(origin, "RepositoryUnavailable", unavailable(config, state.error), reason="github")
 
         now = datetime.fromtimestamp(self.clock(), tz=UTC)
         prs = with_commit_dates(state.pull_requests, state.commit_dates)
@@ -157,8 +172,7 @@ class CloneReconciler:
         try:
             clone_sets = desired_clones(origin, services, gated.ready, config, clone_uids=clone_uids)
         except CloneError as exc:
-            self._warn(origin, "CloneUnsafe", f"{exc}; no clone was changed", reason="clone")
-            return
+            self._refuse(origin, "CloneUnsafe", f"{exc}; no clone was changed", reason="clone")
         if clone_sets and not origin_services(origin, services):
             self._warn(
                 origin,
@@ -197,17 +211,15 @@ class CloneReconciler:
             return True
         return config.image_gate is not None and any((config.image_gate, sha) not in state.gates for sha in heads)
 
-    def _config(self, origin: dict[str, Any]) -> OriginConfig | None:
+    def _config(self, origin: dict[str, Any]) -> OriginConfig:
         try:
             return parse_origin_config(origin)
         except AnnotationError as exc:
-            self._warn(origin, "InvalidAnnotation", f"{exc.annotation}: {exc}", reason="annotation")
-            return None
+            self._refuse(origin, "InvalidAnnotation", f"{exc.annotation}: {exc}", reason="annotation")
         except Exception as exc:  # a case no parser foresaw: this origin's Warning, never a crash loop
             log.exception("origin annotations unreadable", origin=objects.object_key(origin))
             message = f"the replication annotations could not be read ({type(exc).__name__}: {str(exc)[:200]})"
-            self._warn(origin, "InvalidAnnotation", f"{message}; no clone was changed", reason="annotation")
-            return None
+            self._refuse(origin, "InvalidAnnotation", f"{message}; no clone was changed", reason="annotation")
 
     def _name_holders(self, namespace: str, origin_name: str, desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Objects that are not clones of this origin but hold a desired name: the plan reports them."""
@@ -267,6 +279,13 @@ class CloneReconciler:
         for reason in SkipReason:
             with contextlib.suppress(KeyError):
                 self.metrics.policy_skips.remove(namespace, name, reason.value)
+
+    def _refuse(self, origin: dict[str, Any], event_reason: str, message: str, *, reason: str) -> NoReturn:
+        """This origin cannot be reconciled until someone changes something: say so and end the
+        reconcile as a failure (``result=error``, no hot retry); its clones stay as they are and
+        its next change, or a changed repository list, brings it back."""
+        self._warn(origin, event_reason, message, reason=reason)
+        raise errors.PermanentError(f"{event_reason}: {message}")
 
     def _warn(self, origin: dict[str, Any], event_reason: str, message: str, *, reason: str) -> None:
         log.warning("origin not reconciled", origin=objects.object_key(origin), reason=event_reason, error=message)

@@ -278,7 +278,8 @@ def test_bad_annotation_warns_and_deletes_nothing(
     before = dict(h.cluster.objects)
     h.cluster.objects[("Deployment", "shop", "echo")]["metadata"]["annotations"].update(change)
     writes = list(h.cluster.writes)
-    h.run()
+    with pytest.raises(errors.PermanentError, match=reason):  # a failure, not a success, for the engine
+        h.run()
     assert h.cluster.writes == writes and set(h.cluster.objects) == set(before)
     assert h.events[-1][0] == reason and h.events[-1][2] == "Warning"
 
@@ -290,9 +291,12 @@ def test_unknown_repository_warns_and_keeps_clones_and_origin_gone_deletes_them(
     h.run()
     h.lister.answer = GitHubError("Not Found", status=404)
     h.poller.request_refresh(REPO)
-    h.run()
+    with pytest.raises(errors.PermanentError, match="RepositoryUnavailable"):
+        h.run()
     assert set(h.clones()) == {"echo-pr1"}
     assert h.events[-1][0] == "RepositoryUnavailable" and h.events[-1][2] == "Warning"
+    assert "does not exist" in h.events[-1][1] and "token" in h.events[-1][1], "the fix, not a raw URL"
+    assert "http" not in h.events[-1][1]
     del h.cluster.objects[("Deployment", "shop", "echo")]
     h.reconcile("shop/echo")
     assert h.clones() == {} and not [k for k in h.cluster.objects if k[2].startswith("echo-pr")]
@@ -374,7 +378,8 @@ def test_an_origin_on_an_unconfigured_github_host_is_a_warning_naming_the_flag(h
         Listing((pr(1),), changed=True),
         annotations={contract.REPOSITORY_ANNOTATION: "https://attacker.example/org/repo"},
     )
-    h.run()
+    with pytest.raises(errors.PermanentError):
+        h.run()
     assert h.clones() == {} and h.cluster.writes == []
     assert h.events[-1][0] == "UntrustedRepositoryHost" and h.events[-1][2] == "Warning"
     assert "--github-enterprise-api-url=attacker.example=" in h.events[-1][1]
