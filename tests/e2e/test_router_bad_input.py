@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 from e2e.router_support import Router, create_clone, event_reasons, route_names, service, virtual_service
+from invariants import Expectations, assert_invariants, snapshot
 
 from controller_common import contract
 from controller_common.kube import SERVICES
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.e2e
 ORIGIN = "echo"
 NS = "default"
 WAIT = 10.0  # well under the router's 30 s resync: the event itself must do it
+ROUTER_ONLY = Expectations(controllers=("service-router",))
 
 
 def _seed(world: World, name: str = ORIGIN) -> None:
@@ -91,6 +93,7 @@ def test_an_origin_annotation_removed_while_the_router_is_down_is_found_after_th
 def test_a_retargeted_clone_leaves_the_old_origins_routes_and_its_deletion_leaves_no_route(world: World) -> None:
     _seed(world)
     _seed(world, "billing")
+    untouched = snapshot(world)
     Router(world).start()
     create_clone(world, "echo-pr1", ORIGIN)
     wait_until(lambda: _routed(world, ORIGIN, "echo-pr1"), timeout=WAIT, message="routed under echo")
@@ -105,6 +108,7 @@ def test_a_retargeted_clone_leaves_the_old_origins_routes_and_its_deletion_leave
     _delete_and_wait_gone(world, "echo-pr1")
     assert route_names(world, "billing") == ["default"]
     assert route_names(world, ORIGIN) == ["default"]
+    assert_invariants(world, untouched, ROUTER_ONLY)
 
 
 def test_a_route_merely_named_like_the_routers_is_never_touched(world: World) -> None:
@@ -115,6 +119,7 @@ def test_a_route_merely_named_like_the_routers_is_never_touched(world: World) ->
     assert vs is not None
     vs["spec"]["http"].insert(0, lookalike)
     world.client.replace(VIRTUAL_SERVICES, vs)
+    untouched = snapshot(world)
     router = Router(world).start()
     # A router that has reconciled the origin (and so seen the look-alike) since it started:
     router.settle(lambda: create_clone(world, "unrelated-pr1", "unrelated"))
@@ -122,10 +127,12 @@ def test_a_route_merely_named_like_the_routers_is_never_touched(world: World) ->
 
     assert route_names(world, ORIGIN) == ["service-router--mine", "default"]
     assert router.writes() == []
+    assert_invariants(world, untouched, ROUTER_ONLY)
 
 
 @pytest.mark.parametrize("origin", ["ghost", "frontend.shop"], ids=["no-such-service", "not-a-service-name"])
 def test_an_origin_that_is_not_a_service_is_a_warning_and_nothing_is_written(world: World, origin: str) -> None:
+    untouched = snapshot(world)
     router = Router(world).start()
     create_clone(world, "echo-pr1", origin)
 
@@ -139,9 +146,11 @@ def test_an_origin_that_is_not_a_service_is_a_warning_and_nothing_is_written(wor
     assert router.writes(SERVICES.plural) == []
     assert world.client.list(VIRTUAL_SERVICES, NS)[0] == []
     assert "Routed" not in event_reasons(world, "echo-pr1")
+    assert_invariants(world, untouched, ROUTER_ONLY)
 
 
 def test_an_origin_that_appears_after_its_clone_gets_it_routed(world: World) -> None:
+    untouched = snapshot(world)
     Router(world).start()
     create_clone(world, "ghost-pr1", "ghost")
     wait_until(lambda: "OriginNotFound" in event_reasons(world, "ghost-pr1"), timeout=WAIT, message="warned")
@@ -153,3 +162,4 @@ def test_an_origin_that_appears_after_its_clone_gets_it_routed(world: World) -> 
 
     wait_until(lambda: _routed(world, "ghost", "ghost-pr1"), timeout=WAIT, message="routed once the origin exists")
     assert "Routed" in event_reasons(world, "ghost-pr1")
+    assert_invariants(world, untouched, ROUTER_ONLY)
