@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 from e2e.replicator_support import Replicator, open_pull, seed, start_router, validate_written, wait_clones, wait_event
+from invariants import Expectations, assert_invariants, snapshot
 
 from controller_common import contract
 from controller_common.kube import DEPLOYMENTS
@@ -37,6 +38,7 @@ def test_bad_origins_are_reported_and_contained_and_a_restart_removes_leftovers(
     enterprise_host = world.github.url.removeprefix("http://")
     seed(world, "enterprise", repository=f"{world.github.url}/{OWNER}/shop")
     mapping = ["--github-enterprise-api-url", f"{enterprise_host}={world.github.api_url}"]
+    untouched = snapshot(world)
     replicator = Replicator(world, poll_interval=0.3, extra=mapping)
     start_router(world)
     for name in ("healthy", "broken", "leaving", "headless", "enterprise"):
@@ -74,3 +76,7 @@ def test_bad_origins_are_reported_and_contained_and_a_restart_removes_leftovers(
     assert set(wait_clones(world, "broken", {first})) == {first}, "still malformed: still untouched"
     for controller in world.controllers[1:]:
         assert controller.running, controller.logs()[-3000:]
+    # Malformed: its clone stays as it was; an unknown repository: nothing to clone.
+    bad = {"default/broken": [first], "default/ghost": []}
+    changed = {"Deployment/default/broken", "Deployment/default/leaving"}
+    assert_invariants(world, untouched, Expectations(environments=bad, changed=changed))
