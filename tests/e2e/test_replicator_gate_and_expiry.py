@@ -24,6 +24,7 @@ from e2e.replicator_support import (
     wait_clones,
     wait_event,
 )
+from invariants import Expectations, assert_invariants, snapshot
 
 from controller_common import contract
 from world import OWNER, World
@@ -45,6 +46,7 @@ def test_image_gate_holds_the_previous_commit_and_idle_environments_expire(world
     )
     stale = open_pull(world, repo, "stale", committed_at=time.time() - 2 * 3600)
     expiring = open_pull(world, repo, "expiring", committed_at=time.time() - 3600 + 10)
+    untouched = snapshot(world)
     replicator = Replicator(world, poll_interval=0.3)
     start_router(world)
 
@@ -82,3 +84,6 @@ def test_image_gate_holds_the_previous_commit_and_idle_environments_expire(world
     gate_reads = [r for r in list(world.github.request_log) if "/check-runs" in r.path or r.path.endswith("/status")]
     assert gate_reads and all(not r.counted_against_rate_limit for r in gate_reads if r.status == 304)
     assert replicator.metric("replicator_github_requests_total", endpoint="commit", status="200") >= 2
+    # Both depend on more than the PR list (gate states, commit times): the test names them.
+    expected = {"default/gated": [stale], "default/idle": [stale]}
+    assert_invariants(world, untouched, Expectations(environments=expected))
