@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from e2e.router_support import Router, create_clone, event_reasons, route_names, virtual_service
+from invariants import Expectations, assert_invariants, snapshot
 
 from controller_common import contract, errors
 from controller_common.kube import SERVICES, KubeClient
@@ -82,6 +83,7 @@ class RevertingWriter:
 def test_router_converges_through_conflicts_and_does_not_fight_a_reverting_writer(world: World) -> None:
     world.seed_origin(ORIGIN, repository="mercari/echo", image="ghcr.io/mercari/echo:1")
     origin_routes = virtual_service(world, ORIGIN)["spec"]["http"]  # type: ignore[index]
+    untouched = snapshot(world)
     router = Router(world, extra=("--revert-threshold", "3", "--revert-backoff", "600")).start()
 
     # 1. Conflicts injected into the router's writes: it re-reads, re-plans and still converges.
@@ -112,6 +114,8 @@ def test_router_converges_through_conflicts_and_does_not_fight_a_reverting_write
     wait_until(lambda: route_names(world, ORIGIN) == [ROUTE, "default"], timeout=15, message="hand edit repaired")
     assert router.metric("service_router_reverts_detected_total", namespace="default", origin=ORIGIN) == 1
     _validate(virtual_service(world, ORIGIN))
+    # Converged again (what follows backs off on purpose, leaving the clone unrouted).
+    assert_invariants(world, untouched, Expectations(controllers=("service-router",)))
 
     # 5. A writer that keeps undoing our routes: detected, reported, and then left alone.
     with RevertingWriter(world) as gitops:
