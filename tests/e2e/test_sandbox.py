@@ -144,31 +144,11 @@ def noisy_lines(log: str) -> list[str]:
     return noisy
 
 
-KNOWN_FINALIZER_CONFLICT = (
-    "known, not fixed yet: on close, the service-router's finalizer release on the deleted clone Service "
-    "answers 409 (the delete, or its other key releasing the same finalizer, changed the Service after its "
-    "read) and is logged as a warning and counted as a reconcile error (service_router/reconcile.py "
-    "_write_finalizers re-raises errors.Conflict); it should requeue quietly"
-)
-
-
 def reconcile_id(line: str) -> str | None:
     try:
         return str(json.loads(line)["reconcile_id"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def finalizer_conflicts(lines: list[str]) -> set[str]:
-    """Reconcile ids of the known noise: a 409 on a Service (the finalizer patch) retried as an error."""
-    entries = [json.loads(line) for line in lines if reconcile_id(line)]
-    return {
-        entry["reconcile_id"]
-        for entry in entries
-        if entry.get("event") == "reconcile failed, will retry"
-        and entry.get("error_type") == "Conflict"
-        and "on services " in str(entry.get("error"))
-    }
 
 
 class HandSession:
@@ -281,14 +261,8 @@ def test_readme_try_it_by_hand_runs_as_written_and_the_happy_path_is_quiet(
     assert counter_total(replicator_metrics, "replicator_reconcile_total", result="error") == 0
     assert counter_total(replicator_metrics, "replicator_origin_errors_total") == 0
     assert counter_total(router_metrics, "service_router_reconcile_total", result="success") > 0
-    router_noise = noisy_lines(logs["service-router"])
-    known = finalizer_conflicts(router_noise)
-    assert [line for line in router_noise if reconcile_id(line) not in known] == [], (
-        "the service-router was noisy on the happy path"
-    )
-    assert counter_total(router_metrics, "service_router_reconcile_total", result="error") == len(known)
-    if known:
-        pytest.xfail(KNOWN_FINALIZER_CONFLICT)
+    assert noisy_lines(logs["service-router"]) == [], "the service-router was noisy on the happy path"
+    assert counter_total(router_metrics, "service_router_reconcile_total", result="error") == 0
 
 
 MONITORING_CRD = """apiVersion: apiextensions.k8s.io/v1

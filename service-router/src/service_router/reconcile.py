@@ -482,9 +482,11 @@ class RouteReconciler:
             self.client.patch(SERVICES, objects.namespace(service), objects.name(service), patch)
         except errors.NotFound:
             pass
-        except errors.Conflict:
+        except errors.Conflict as exc:
+            # Expected on every close: the delete (or this Service's other key releasing the same
+            # finalizer) changed it after our read. Counted as a conflict, retried quietly.
             self.metrics.conflicts_retried.inc()
-            raise
+            raise errors.TransientError(f"finalizers of {objects.name(service)}: {exc.reason}, re-reading") from exc
 
 
 def _ports(service: dict[str, Any] | None) -> tuple[int, ...]:
