@@ -131,7 +131,10 @@ class GitHubSource:
     read_interval: float = 0.0
     """A floor on the seconds between two reads; beyond it reads follow GitHub's limits (:mod:`github_pacing`)."""
     on_response: RequestObserver | None = None
-    _cache: dict[str, _Cached] = field(default_factory=dict, init=False, repr=False)
+    _cache: dict[tuple[Repository, str], _Cached] = field(default_factory=dict, init=False, repr=False)
+    """ETag and answer per (repository, URL): two spellings of one repository (github.com and an
+    Enterprise mapping to the same API) are polled as two repositories, and a 304 to one must not
+    hide from the other a change it has not seen."""
     _rate_limit: RateLimit = field(default_factory=RateLimit, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _clients: dict[tuple[str, int | None], Github] = field(default_factory=dict, init=False, repr=False)
@@ -192,7 +195,7 @@ class GitHubSource:
         )
         with self._lock:
             self._commit_dates[key] = stamp
-            self._cache.pop(f"{self._repo_url(repository)}/commits/{sha}", None)  # immutable: keep the date only
+            self._cache.pop((repository, f"{self._repo_url(repository)}/commits/{sha}"), None)  # keep the date only
         return stamp
 
     def forget_commits(self, repository: Repository, keep: set[str]) -> None:
@@ -201,9 +204,9 @@ class GitHubSource:
         with self._lock:
             for key in [k for k in self._commit_dates if k[0] == repository and k[1] not in keep]:
                 del self._commit_dates[key]
-            for url in [u for u in self._cache if u.startswith(prefix)]:
+            for cached_for, url in [k for k in self._cache if k[0] == repository and k[1].startswith(prefix)]:
                 if url[len(prefix) :].split("/", 1)[0] not in keep:
-                    del self._cache[url]
+                    del self._cache[(cached_for, url)]
 
     def gate_state(self, repository: Repository, sha: str, name: str) -> bool | None:
         """The image gate on ``sha``: a check run named ``name``, else a commit status with that context.
@@ -359,7 +362,7 @@ class GitHubSource:
         wrong shape.
         """
         with self._lock:
-            cached = self._cache.get(url)
+            cached = self._cache.get((repository, url))
         headers = {"If-None-Match": cached.etag} if cached else {}
         client = self._client(repository)
         budget = self._rate_limit
@@ -391,7 +394,7 @@ class GitHubSource:
         answer = _Cached(etag=response_headers.get("etag", ""), data=data, next_url=match and match[1])
         if answer.etag:
             with self._lock:
-                self._cache[url] = answer
+                self._cache[(repository, url)] = answer
         return answer, True
 
     def _write(self, repository: Repository, method: str, url: str, body: Any, endpoint: str) -> Any:

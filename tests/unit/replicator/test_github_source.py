@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.github_api import GitHubApiServer
 from replicator.github_source import AppCredentials, GitHubError, GitHubSource, RateLimited
-from replicator.repository import Repository
+from replicator.repository import Repository, parse_repository
 
 TOKEN = "token-alice"
 SHOP = Repository(host="github.com", owner="alice", name="shop")
@@ -222,9 +222,32 @@ def test_only_what_is_read_is_remembered_with_an_etag_not_githubs_whole_answer(g
     headers = {"Authorization": f"token {TOKEN}"}
     requests.post(f"{gh.api_url}/repos/alice/shop/check-runs", headers=headers, json=run).raise_for_status()
     assert source.gate_state(SHOP, heads[0], "image") is True
-    remembered = {url: entry.data for url, entry in source._cache.items()}
+    remembered = {url: entry.data for (_, url), entry in source._cache.items()}
     pages = [data for url, data in remembered.items() if "/pulls" in url]
     assert pages and all(isinstance(pr, PullRequest) for page in pages for pr in page)
     (runs,) = [data for url, data in remembered.items() if "/check-runs" in url]
     assert {key for run in runs["check_runs"] for key in run} <= {"id", "name", "status", "conclusion"}
     assert [pr.number for pr in source.open_pull_requests(SHOP).pull_requests] == [1, 2, 3]  # from a 304
+
+
+def test_two_spellings_of_one_repository_each_see_a_change_the_other_fetched_first(gh: GitHubApiServer) -> None:
+    _repo_with_pulls(gh, 1)
+    host = gh.api_url.split("//", 1)[1].split("/", 1)[0]
+    source = _source(gh, token=TOKEN, enterprise_api_urls={host: gh.api_url})
+    enterprise = parse_repository(f"http://{host}/alice/shop")  # mapped to the same API as github.com
+    assert enterprise != SHOP
+    assert source.open_pull_requests(SHOP).changed and source.open_pull_requests(enterprise).changed
+    _repo_with_pulls_more(gh)
+    first = source.open_pull_requests(enterprise)
+    second = source.open_pull_requests(SHOP)  # same URL: a 304 to the ETag the first stored would hide PR 2
+    assert first.changed and second.changed
+    assert [pr.number for pr in second.pull_requests] == [1, 2]
+
+
+def _repo_with_pulls_more(gh: GitHubApiServer) -> None:
+    import requests
+
+    gh.push("alice", "shop", "b-more")
+    body = {"title": "more", "head": "b-more", "base": "main"}
+    headers = {"Authorization": f"token {TOKEN}"}
+    requests.post(f"{gh.api_url}/repos/alice/shop/pulls", headers=headers, json=body).raise_for_status()
