@@ -13,11 +13,17 @@ Guarantees:
   recorded once per process, so a hot requeue loop cannot flood the API server. Unlike
   client-go we do not patch ``count`` on an existing Event; a new Event per window is simpler
   and enough for humans reading ``describe``.
+- The recorders reconcilers get (:func:`recorder_for`) hand the Event to a sender thread and
+  return at once, as client-go's broadcaster does: a reconcile never waits for a round trip that
+  only reports. The queue is bounded (``MAX_PENDING``); beyond it an Event is dropped and counted
+  (``result="dropped"``). Pending Events are flushed, for a few seconds at most, when the process exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
 import socket
 import threading
 import time
@@ -160,11 +166,61 @@ def record_event(
     )
 
 
+MAX_PENDING = 1000
+FLUSH_SECONDS = 3.0
+
+
+class EventSender:
+    """One thread that writes the Events handed to it, in order; ``send`` never blocks."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        component: str,
+        *,
+        max_pending: int = MAX_PENDING,
+        metrics: metrics_mod.Metrics | None = None,
+    ) -> None:
+        self._client = client
+        self._component = component
+        self._metrics = metrics
+        # An Event to write (the involved object, record_event's keywords), or a flush marker.
+        self._pending: queue.Queue[tuple[Mapping[str, Any], dict[str, Any]] | threading.Event] = queue.Queue(
+            max_pending
+        )
+        self._thread = threading.Thread(target=self._run, name=f"{component}-events", daemon=True)
+        self._thread.start()
+
+    def send(self, involved: Mapping[str, Any], **kwargs: Any) -> None:
+        try:
+            self._pending.put_nowait((involved, kwargs))
+        except queue.Full:
+            (self._metrics or metrics_mod.current()).events_total.labels(result="dropped").inc()
+            log.warning("event dropped: too many pending", object=objects.object_key(involved), **kwargs)
+
+    def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
+        """Wait until every Event handed over so far was written (or failed); False on timeout."""
+        done = threading.Event()
+        try:
+            self._pending.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._pending.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            involved, kwargs = item
+            record_event(self._client, involved=involved, component=self._component, **kwargs)
+
+
 def recorder_for(client: KubeClient, component: str) -> Callable[..., None]:
     """``record(involved, reason=..., message=..., event_type=...)`` bound to one client and component:
-    the shape reconcilers take, so they never need the client or their own name to report."""
-
-    def record(involved: Mapping[str, Any], **kwargs: Any) -> None:
-        record_event(client, involved=involved, component=component, **kwargs)
-
-    return record
+    the shape reconcilers take, so they never need the client or their own name to report. It
+    returns at once; a sender thread writes the Event (see the module docstring)."""
+    sender = EventSender(client, component)
+    atexit.register(sender.flush)
+    return sender.send

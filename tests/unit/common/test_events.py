@@ -121,3 +121,42 @@ def test_record_never_raises_and_counts_failures(metrics: Metrics, failure: Base
 def test_module_level_record_event_never_raises() -> None:
     client = FakeClient(fail=errors.ServerError("x", status=500))
     events.record_event(client, involved=ORIGIN, reason="Unique", message="module", component="c")  # type: ignore[arg-type]
+
+
+class SlowClient(FakeClient):
+    """An API server that answers only when the test lets it (a round trip the reconcile must not wait for)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def create(self, resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        assert self.release.wait(10), "never released"
+        return super().create(resource, obj)
+
+
+def test_the_recorder_reconcilers_get_returns_at_once_and_the_events_follow_in_order() -> None:
+    client = SlowClient()
+    record = events.recorder_for(client, "replicator")  # type: ignore[arg-type]
+    sender = record.__self__  # type: ignore[attr-defined]
+    assert isinstance(sender, events.EventSender)
+    for n in range(3):
+        record({**ORIGIN, "metadata": {**ORIGIN["metadata"], "uid": f"u-{n}"}}, reason="CloneCreated", message=f"#{n}")
+    assert client.created == [], "nothing written yet: the reconcile did not wait for the API server"
+    client.release.set()
+    assert sender.flush(5)
+    assert [obj["message"] for _, obj in client.created] == ["#0", "#1", "#2"]
+
+
+def test_beyond_the_bound_an_event_is_dropped_and_counted_not_waited_for(metrics: Metrics) -> None:
+    client = SlowClient()
+    sender = events.EventSender(client, "replicator", max_pending=2, metrics=metrics)  # type: ignore[arg-type]
+    for n in range(5):  # one in flight at most, two pending, the rest dropped
+        sender.send({**ORIGIN, "metadata": {**ORIGIN["metadata"], "uid": f"d-{n}"}}, reason="R", message=f"{n}")
+    dropped = count(metrics, "dropped") or 0
+    assert 2 <= dropped <= 3
+    client.release.set()
+    assert sender.flush(5)
+    assert len(client.created) == 5 - dropped
