@@ -31,6 +31,7 @@ from service_router.gateway_reconcile import (
     keys_for_gateway_route,
     keys_for_gateway_route_change,
 )
+from service_router.indexes import CLONE_OF_INDEX, GATEWAY_ROUTE_INDEX, INDEXES, VIRTUAL_SERVICE_INDEX
 from service_router.metrics import PREFIX, RouterMetrics
 from service_router.reconcile import (
     RouteReconciler,
@@ -58,6 +59,8 @@ def run(settings: Settings) -> int:
     if apis is None:
         return 0
     services = manager.informer(SERVICES)
+    # Reconciles read by index (service_router.indexes): their cost follows the origin, not the namespace.
+    services.add_index(CLONE_OF_INDEX, INDEXES[CLONE_OF_INDEX])
     queue = manager.work_queue("service-router")
     record_event = events.recorder_for(client, "service-router")
 
@@ -81,6 +84,7 @@ def run(settings: Settings) -> int:
     vs_resource = apis.virtual_services
     if vs_resource is not None:
         virtual_services = manager.informer(vs_resource)
+        virtual_services.add_index(VIRTUAL_SERVICE_INDEX, INDEXES[VIRTUAL_SERVICE_INDEX])
         vs_reconciler = RouteReconciler(
             client=client,
             services=services,
@@ -117,6 +121,8 @@ def run(settings: Settings) -> int:
     if apis.http_routes is not None and apis.grpc_routes is not None:
         http_routes = manager.informer(apis.http_routes)
         grpc_routes = manager.informer(apis.grpc_routes)
+        for route_informer in (http_routes, grpc_routes):
+            route_informer.add_index(GATEWAY_ROUTE_INDEX, INDEXES[GATEWAY_ROUTE_INDEX])
         gateway_reconciler = GatewayRouteReconciler(
             client=client,
             services=services,

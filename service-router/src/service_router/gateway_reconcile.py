@@ -17,7 +17,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from service_router.gateway_routes import (
     CLONE_LABEL,
     ORIGIN_LABEL,
     GatewayPlan,
+    RouteWrite,
     after_route_writes,
     derived_clone,
     gateway_routed,
@@ -38,6 +39,7 @@ from service_router.gateway_routes import (
     plan_gateway_routes,
     service_ports,
 )
+from service_router.indexes import CLONE_OF_INDEX, GATEWAY_ROUTE_INDEX, VIRTUAL_SERVICE_INDEX, read
 from service_router.metrics import RouterMetrics
 from service_router.reconcile import Cache, EventRecorder
 from service_router.reporting import Reporter
@@ -88,11 +90,13 @@ class GatewayRouteReconciler:
     def __post_init__(self) -> None:
         self.reporter = Reporter(self.record_event)
 
-    def observed(self, namespace: str) -> list[dict[str, Any]]:
+    def observed(self, namespace: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+        """The routes of ``namespace`` a reconcile of ``keys`` depends on (:mod:`service_router.indexes`)."""
+        keys = list(keys)
         return [
             {**r, "kind": r.get("kind") or kind}
             for kind, (_, cache) in self.routes.items()
-            for r in cache.list_namespace(namespace)
+            for r in read(cache, GATEWAY_ROUTE_INDEX, keys, namespace=namespace)
         ]
 
     def _fresh(self, namespace: str) -> list[dict[str, Any]]:
@@ -104,11 +108,12 @@ class GatewayRouteReconciler:
 
     def __call__(self, key: str) -> None:
         namespace, origin = key.split("/", 1)
-        services = self.services.list_namespace(namespace)
         origin_service = self.services.get(key)
-        routes = self.observed(namespace)
-        clones = [s for s in services if clone_of(s) == origin]
+        clones = self.services.by_index(CLONE_OF_INDEX, key)
         live = [s for s in clones if not objects.is_being_deleted(s)]
+        # The origin's routes, those attached to it, and those named like routes its clones may want.
+        routes = self.observed(namespace, [key, *(objects.object_key(s) for s in live)])
+        whole_namespace = False
         standing = gateway_routed(routes, origin_service=origin)
         routable = live if origin_service is not None else [s for s in live if objects.name(s) in standing]
         for service in routable:
@@ -138,35 +143,78 @@ class GatewayRouteReconciler:
                 if attempt == self.max_write_attempts:
                     raise errors.TransientError(f"{key}: Gateway API route write conflicted {attempt} times") from exc
             routes = self._fresh(namespace)
+            whole_namespace = True
         if origin_service is not None:
             self._report(origin, namespace, live, plan)
-        after = after_route_writes(routes, () if self.dry_run else plan.writes)
-        still = gateway_routed(after) | (
-            routed_services(self.virtual_services.list_namespace(namespace), namespace=namespace)
-            if self.virtual_services is not None
-            else frozenset()
+        releasable = self.releasable(
+            namespace=namespace,
+            origin_service=origin,
+            known=[*clones, *([origin_service] if origin_service is not None else [])],
+            standing=standing,
+            routes=routes,
+            writes=() if self.dry_run else plan.writes,
+            whole_namespace=whole_namespace,
         )
-        released = 0
-        for service in services:
+        for service in releasable:
             name = objects.name(service)
-            if not objects.has_finalizer(service, contract.ROUTER_FINALIZER) or is_live_clone(service):
-                continue
-            answerable = clone_of(service) == origin or name == origin or name in standing
-            if answerable and name not in still:
-                self._write_finalizers(
-                    service, [f for f in service["metadata"].get("finalizers") or [] if f != contract.ROUTER_FINALIZER]
-                )
-                self.reporter.once(service, "Unrouted", f"route to {name} removed", warning=False)
-                self.reporter.forget(service)
-                released += 1
+            self._write_finalizers(
+                service, [f for f in service["metadata"].get("finalizers") or [] if f != contract.ROUTER_FINALIZER]
+            )
+            self.reporter.once(service, "Unrouted", f"route to {name} removed", warning=False)
+            self.reporter.forget(service)
         log.info(
             "reconciled",
             origin=key,
             routing_api="gateway-api",
             writes=[f"{w.action} {w.kind} {objects.name(w.route)}" for w in plan.writes],
             clones=len(live),
-            released=released,
+            released=len(releasable),
         )
+
+    def releasable(
+        self,
+        *,
+        namespace: str,
+        origin_service: str,
+        known: Sequence[dict[str, Any]],
+        standing: frozenset[str],
+        routes: Sequence[dict[str, Any]],
+        writes: Iterable[RouteWrite],
+        whole_namespace: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The Services whose finalizer this origin's reconcile removes once ``writes`` stand.
+
+        Those no longer live clones it is answerable for (clones of it, the Service named like it,
+        those its derived routes sent to: ``standing``) that no route of ours of any origin, derived
+        or in a VirtualService, still sends to. ``known`` holds its clones and the Service named like
+        it; the routes to the others are read by index unless ``routes`` is the whole namespace.
+        """
+        found = {objects.object_key(s): s for s in known}
+        for name in sorted(standing):
+            key = f"{namespace}/{name}"
+            service = found.get(key) or self.services.get(key)
+            if service is not None:
+                found[key] = service
+        if not whole_namespace:
+            seen = {(str(r.get("kind")), objects.object_key(r)) for r in routes}
+            more = self.observed(namespace, found)
+            routes = [*routes, *(r for r in more if (str(r.get("kind")), objects.object_key(r)) not in seen)]
+        after = after_route_writes(routes, writes)
+        still = gateway_routed(after)
+        if self.virtual_services is not None:
+            still |= routed_services(
+                read(self.virtual_services, VIRTUAL_SERVICE_INDEX, found, namespace=namespace), namespace=namespace
+            )
+        released = []
+        for key in sorted(found):
+            service = found[key]
+            name = objects.name(service)
+            if not objects.has_finalizer(service, contract.ROUTER_FINALIZER) or is_live_clone(service):
+                continue
+            answerable = clone_of(service) == origin_service or name == origin_service or name in standing
+            if answerable and name not in still:
+                released.append(service)
+        return released
 
     def _apply(self, key: str, plan: GatewayPlan) -> None:
         for write in plan.writes:
@@ -234,7 +282,7 @@ class RoutingDispatch:
 
     def backend(self, key: str) -> str:
         namespace, origin = key.split("/", 1)
-        routes = self.gateway.observed(namespace) if self.gateway is not None else []
+        routes = self.gateway.observed(namespace, [key]) if self.gateway is not None else []
         gateway = uses_gateway_api(self.mode, self.apis, routes, origin_service=origin, namespace=namespace)
         return "gateway-api" if gateway else "virtualservice"
 

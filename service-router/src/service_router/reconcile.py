@@ -45,6 +45,7 @@ from controller_common.kube import SERVICES, KubeClient, Resource
 from service_router.cloning import route_owner, routed_clones
 from service_router.finalizers import after_writes, clone_of, to_release
 from service_router.hosts import canonical_host
+from service_router.indexes import CLONE_OF_INDEX, VIRTUAL_SERVICE_INDEX, read
 from service_router.metrics import RouterMetrics
 from service_router.reporting import Reporter
 from service_router.reverts import RevertTracker
@@ -62,6 +63,8 @@ class Cache(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
     def list_namespace(self, namespace: str) -> list[dict[str, Any]]: ...
+
+    def by_index(self, name: str, value: str) -> list[dict[str, Any]]: ...
 
 
 EventRecorder = Callable[..., None]
@@ -174,10 +177,12 @@ class RouteReconciler:
 
     def __call__(self, key: str) -> None:
         namespace, origin = key.split("/", 1)
-        services = self.services.list_namespace(namespace)
         origin_service = self.services.get(key)
-        virtual_services = self.virtual_services.list_namespace(namespace)
-        clones = [s for s in services if clone_of(s) == origin]
+        # Read by index, not by namespace: what this origin's planning looks at, whatever else the
+        # namespace holds (service_router.indexes says why that is all of it).
+        virtual_services = self.virtual_services_of(key)
+        whole_namespace = False
+        clones = self.services.by_index(CLONE_OF_INDEX, key)
         live = [s for s in clones if not objects.is_being_deleted(s)]
         if origin_service is None and live:
             self._origin_not_found(origin, namespace, live)
@@ -230,6 +235,7 @@ class RouteReconciler:
                         raise errors.TransientError(f"{key}: VirtualService write conflicted {attempt} times") from exc
                 # The cache may be the stale copy that made us conflict: read the server itself.
                 virtual_services = self.client.list(self.virtual_service_resource, namespace)[0]
+                whole_namespace = True
             else:
                 raise errors.TransientError(
                     f"{key}: cache still behind the server after {self.max_write_attempts} reads"
@@ -240,6 +246,16 @@ class RouteReconciler:
         self._set_gauges(origin, namespace, plans)
         # Only once no route of ours is left to a Service that is no longer a live clone (deleted,
         # annotation removed or retargeted) may it go: release our finalizer last.
+        services, observed = self._planned(
+            key,
+            live,
+            self.release_inputs,
+            namespace=namespace,
+            origin_service=origin,
+            known=[*clones, *([origin_service] if origin_service is not None else [])],
+            virtual_services=virtual_services,
+            whole_namespace=whole_namespace,
+        )
         releasable = self._planned(
             key,
             live,
@@ -247,8 +263,8 @@ class RouteReconciler:
             services,
             origin_service=origin,
             namespace=namespace,
-            observed=virtual_services,
-            standing=after_writes(virtual_services, outcome.written),
+            observed=observed,
+            standing=after_writes(observed, outcome.written),
         )
         for service in releasable:
             self._remove_finalizer(service)
@@ -266,6 +282,43 @@ class RouteReconciler:
         )
         if outcome.held_seconds:
             raise errors.RequeueAfter(outcome.held_seconds, "another writer keeps undoing our routes")
+
+    def virtual_services_of(self, key: str) -> list[dict[str, Any]]:
+        """The VirtualServices of the key's namespace that name its origin (hosts, destinations,
+        routes of ours, a name a new one would take): the ones its plans depend on."""
+        namespace, origin = key.split("/", 1)
+        # Routing headers are lower case: an origin spelled "Echo" reads (and must see) echo's routes.
+        keys = [key, f"{namespace}/{origin.lower()}"]
+        return read(self.virtual_services, VIRTUAL_SERVICE_INDEX, keys, namespace=namespace)
+
+    def release_inputs(
+        self,
+        *,
+        namespace: str,
+        origin_service: str,
+        known: Sequence[dict[str, Any]],
+        virtual_services: Sequence[dict[str, Any]],
+        whole_namespace: bool = False,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The Services and VirtualServices :func:`to_release` needs for this origin.
+
+        Services: every one it may release, ``known`` (the clones, the Service named like the
+        origin) and those the origin's routes in ``virtual_services`` sent to (an annotation
+        removed); by ``namespace/name``. VirtualServices: ``virtual_services`` (what was planned
+        from) and every one a route of ours to one of those Services stands in, whatever its origin
+        — unless ``virtual_services`` already is the whole namespace (read from the server).
+        """
+        found = {objects.object_key(s): s for s in known}
+        for name in sorted(routed_by(virtual_services, origin_service=origin_service, namespace=namespace)):
+            key = f"{namespace}/{name}"
+            service = found.get(key) or self.services.get(key)
+            if service is not None:
+                found[key] = service
+        services = [found[k] for k in sorted(found)]
+        if whole_namespace:
+            return services, list(virtual_services)
+        more = read(self.virtual_services, VIRTUAL_SERVICE_INDEX, list(found), namespace=namespace)
+        return services, _union(virtual_services, more)
 
     def _planned(self, key: str, live: list[dict[str, Any]], step: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """Run one pure step of this origin's planning; whatever it raises is this origin's bad input."""
@@ -487,6 +540,14 @@ class RouteReconciler:
             # finalizer) changed it after our read. Counted as a conflict, retried quietly.
             self.metrics.conflicts_retried.inc()
             raise errors.TransientError(f"finalizers of {objects.name(service)}: {exc.reason}, re-reading") from exc
+
+
+def _union(first: Sequence[dict[str, Any]], more: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``first`` and those of ``more`` it does not hold already (by ``namespace/name``)."""
+    found = {objects.object_key(o): o for o in first}
+    for obj in more:
+        found.setdefault(objects.object_key(obj), obj)
+    return list(found.values())
 
 
 def _ports(service: dict[str, Any] | None) -> tuple[int, ...]:

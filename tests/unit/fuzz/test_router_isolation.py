@@ -23,6 +23,7 @@ from controller_common.engine import Controller
 from controller_common.kube import Resource
 from controller_common.metrics import Metrics
 from controller_common.workqueue import WorkQueue
+from service_router.indexes import INDEXES
 from service_router.istio import virtual_service_resource
 from service_router.metrics import RouterMetrics
 from service_router.reconcile import RouteReconciler, keys_for_service
@@ -95,6 +96,10 @@ class Cache:
 
     def list_namespace(self, namespace: str) -> list[dict[str, Any]]:
         return self.api.list(self.resource, namespace)[0]
+
+    def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
+        index = INDEXES[name]
+        return [o for o in self.api.list(self.resource, value.split("/", 1)[0])[0] if value in index(o)]
 
 
 SERVICES = Resource(group="", version="v1", plural="services", kind="Service")

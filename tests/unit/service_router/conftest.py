@@ -18,6 +18,7 @@ from controller_common import contract, objects
 from controller_common.kube import SERVICES, KubeClient, Resource
 from controller_common.metrics import Metrics
 from emulators.kube_api import BUNDLED_VIRTUAL_SERVICE_CRD, KubeApiServer
+from service_router.indexes import INDEXES
 from service_router.istio import virtual_service_resource
 from service_router.metrics import RouterMetrics
 from service_router.reconcile import RouteReconciler
@@ -49,6 +50,11 @@ class SnapshotCache:
 
     def list_namespace(self, namespace: str) -> list[dict[str, Any]]:
         return [o for o in self._current() if objects.namespace(o) == namespace]
+
+    def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
+        """As the informer's index, computed by the very function ``__main__`` registers."""
+        index = INDEXES[name]
+        return [o for o in self._current() if value in index(o)]
 
 
 class FakeClock:
