@@ -82,12 +82,22 @@ def to_release(
     """
     was_routed_here = routed_by(observed, origin_service=origin_service, namespace=namespace)
     still_routed = routed_services(standing, namespace=namespace)
-    released = []
-    for service in services:
-        name = objects.name(service)
-        if not objects.has_finalizer(service, contract.ROUTER_FINALIZER) or is_live_clone(service):
-            continue
-        answerable = clone_of(service) == origin_service or name == origin_service or name in was_routed_here
-        if answerable and name not in still_routed:
-            released.append(service)
-    return released
+    return [
+        s for s in services if releasable(s, origin_service, routed_here=was_routed_here, still_routed=still_routed)
+    ]
+
+
+def releasable(
+    service: dict[str, Any], origin_service: str, *, routed_here: Iterable[str], still_routed: Iterable[str]
+) -> bool:
+    """Whether the reconcile of ``origin_service`` removes our finalizer from ``service`` (either backend).
+
+    It holds the finalizer, is no longer a live clone, is one the origin answers for (its clone, the
+    Service named like it, or one its routes reached: ``routed_here``) and no route of ours reaches
+    it any more (``still_routed``).
+    """
+    name = objects.name(service)
+    if not objects.has_finalizer(service, contract.ROUTER_FINALIZER) or is_live_clone(service):
+        return False
+    answerable = clone_of(service) == origin_service or name == origin_service or name in routed_here
+    return answerable and name not in still_routed

@@ -25,7 +25,7 @@ import structlog
 
 from controller_common import contract, errors, objects
 from controller_common.kube import SERVICES, KubeClient, Resource
-from service_router.finalizers import clone_of, is_live_clone, routed_services
+from service_router.finalizers import releasable, routed_services
 from service_router.gateway_api import RoutingApi, RoutingApis, uses_gateway_api
 from service_router.gateway_routes import (
     CLONE_LABEL,
@@ -205,16 +205,11 @@ class GatewayRouteReconciler:
             still |= routed_services(
                 read(self.virtual_services, VIRTUAL_SERVICE_INDEX, found, namespace=namespace), namespace=namespace
             )
-        released = []
-        for key in sorted(found):
-            service = found[key]
-            name = objects.name(service)
-            if not objects.has_finalizer(service, contract.ROUTER_FINALIZER) or is_live_clone(service):
-                continue
-            answerable = clone_of(service) == origin_service or name == origin_service or name in standing
-            if answerable and name not in still:
-                released.append(service)
-        return released
+        return [
+            found[key]
+            for key in sorted(found)
+            if releasable(found[key], origin_service, routed_here=standing, still_routed=still)
+        ]
 
     def _apply(self, key: str, plan: GatewayPlan) -> None:
         for write in plan.writes:
