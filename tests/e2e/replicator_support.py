@@ -91,7 +91,7 @@ class Replicator:
         )
         world.controllers.append(self.process)
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, name: str, /, **labels: str) -> float:
         """The current value of one sample on ``/metrics`` (0 when absent)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             text = response.read().decode()

@@ -74,6 +74,16 @@ class InformerGroup:
         for informer in self._informers:
             informer.on_change(handler)
 
+    def add_handler(
+        self,
+        on_add: Callable[[dict[str, Any]], None] | None = None,
+        on_update: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+        on_delete: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Separate callbacks per notification, in every informer (see ``Informer.add_handler``)."""
+        for informer in self._informers:
+            informer.add_handler(on_add=on_add, on_update=on_update, on_delete=on_delete)
+
     def on_update(self, handler: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
         """``handler(old, new)`` for changes only: for keys that depend on what an object *was*."""
         for informer in self._informers:

@@ -225,3 +225,19 @@ def has_finalizer(obj: Mapping[str, Any], finalizer: str) -> bool:
 def now_rfc3339() -> str:
     """UTC now as Kubernetes writes ``metav1.Time``: seconds precision, ``Z`` suffix."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_METADATA_THAT_MATTERS = ("labels", "annotations", "ownerReferences", "finalizers", "deletionTimestamp")
+
+
+def changed_beyond_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether an update changed more than ``status`` (controller-runtime's generation and
+    metadata predicates together): a new generation (the spec), labels, annotations, owners,
+    finalizers or deletion. A resync (the same object twice) counts as a change, so a level-based
+    controller still looks again at every object once a resync period."""
+    if old is new:
+        return True
+    old_meta, new_meta = _metadata(old), _metadata(new)
+    if old_meta.get("generation") != new_meta.get("generation") or old.get("spec") != new.get("spec"):
+        return True
+    return any(old_meta.get(key) != new_meta.get(key) for key in _METADATA_THAT_MATTERS)

@@ -165,11 +165,17 @@ def run(settings: Settings) -> int:
             queue.add(origin_key)
             on_clone(deployment)
 
-    def on_opt_out(old: dict[str, Any], new: dict[str, Any]) -> None:
+    def on_deployment_update(old: dict[str, Any], new: dict[str, Any]) -> None:
         # An origin that just lost its opt-in must be reconciled now (its clones go), not at the
         # next resync; after a restart its clones' own events enqueue it instead.
         if is_opted_in(old) and not is_opted_in(new):
             queue.add(objects.object_key(new))
+        if objects.changed_beyond_status(old, new):
+            on_deployment("MODIFIED", new)
+        elif origin_key_of_clone(new):
+            # A rollout's status (Pods becoming ready) changes nothing a reconcile plans from, but
+            # it is what GitHub's deployment status reports.
+            on_clone(new)
 
     def on_service(_event: str, service: dict[str, Any]) -> None:
         namespace = objects.namespace(service) or ""
@@ -181,8 +187,11 @@ def run(settings: Settings) -> int:
         for deployment in deployments.by_index(OPTED_IN_INDEX, namespace):
             queue.add(objects.object_key(deployment))
 
-    deployments.on_change(on_deployment)
-    deployments.on_update(on_opt_out)
+    deployments.add_handler(
+        on_add=lambda d: on_deployment("ADDED", d),
+        on_update=on_deployment_update,
+        on_delete=lambda d: on_deployment("DELETED", d),
+    )
     services.on_change(on_service)
     manager.add_controller(Controller("replicator", reconcile=reconciler, queue=queue, workers=process.workers))
     manager.add_runnable("repository-poller", poller.run)

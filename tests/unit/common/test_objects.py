@@ -153,3 +153,50 @@ def test_is_being_deleted(meta: dict[str, Any], deleting: bool) -> None:
 
 def test_now_rfc3339_is_kubernetes_time() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", objects.now_rfc3339())
+
+
+def _deployment(**meta: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "echo-pr1", "generation": 2, "labels": {"a": "1"}, **meta},
+        "spec": {"replicas": 1},
+        "status": {"readyReplicas": 0},
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["status"].update(readyReplicas=1), False),
+        (lambda d: d["metadata"].update(resourceVersion="9"), False),
+        (lambda d: d["metadata"].update(generation=3), True),
+        (lambda d: d["spec"].update(replicas=2), True),
+        (lambda d: d["metadata"]["labels"].update(a="2"), True),
+        (lambda d: d["metadata"].update(annotations={"x": "y"}), True),
+        (lambda d: d["metadata"].update(finalizers=["f"]), True),
+        (lambda d: d["metadata"].update(ownerReferences=[{"uid": "u"}]), True),
+        (lambda d: d["metadata"].update(deletionTimestamp="2026-12-08T00:00:00Z"), True),
+    ],
+    ids=[
+        "status",
+        "resource-version",
+        "generation",
+        "spec",
+        "labels",
+        "annotations",
+        "finalizers",
+        "owners",
+        "deleted",
+    ],
+)
+def test_changed_beyond_status(change: Any, expected: bool) -> None:
+    import copy
+
+    old = _deployment()
+    new = copy.deepcopy(old)
+    change(new)
+    assert objects.changed_beyond_status(old, new) is expected
+
+
+def test_a_resync_counts_as_a_change() -> None:
+    same = _deployment()
+    assert objects.changed_beyond_status(same, same)
