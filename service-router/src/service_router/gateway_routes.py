@@ -295,26 +295,35 @@ def baseline_routes(*, origin_service: str, namespace: str, ports: Sequence[Serv
         }
         if kind == HTTP_ROUTE:
             rule = {"matches": [copy.deepcopy(DEFAULT_HTTP_MATCH)], **rule}
-        out.append(
-            {
-                "apiVersion": GATEWAY_API_VERSION,
-                "kind": kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": namespace,
-                    "labels": {
-                        MANAGED_BY_LABEL: SERVICE_ROUTER_MANAGER,
-                        ORIGIN_LABEL: origin_service,
-                        ROLE_LABEL: BASELINE,
-                    },
-                },
-                "spec": {
-                    "parentRefs": [{"group": "", "kind": "Service", "name": origin_service, "port": number}],
-                    "rules": [rule],
-                },
-            }
-        )
+        spec = {
+            "parentRefs": [{"group": "", "kind": "Service", "name": origin_service, "port": number}],
+            "rules": [rule],
+        }
+        out.append(_managed_route(kind, name, namespace, origin_service=origin_service, role=BASELINE, spec=spec))
     return out
+
+
+def _managed_route(
+    kind: str,
+    name: str,
+    namespace: str,
+    *,
+    origin_service: str,
+    role: str,
+    spec: dict[str, Any],
+    clone: str | None = None,
+) -> dict[str, Any]:
+    """A route object the router owns: the one place its ownership labels are written."""
+    labels = {MANAGED_BY_LABEL: SERVICE_ROUTER_MANAGER, ORIGIN_LABEL: origin_service}
+    if clone is not None:
+        labels[CLONE_LABEL] = clone
+    labels[ROLE_LABEL] = role
+    return {
+        "apiVersion": GATEWAY_API_VERSION,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": spec,
+    }
 
 
 def _chunks(rules: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -391,21 +400,9 @@ def derived_routes(
                 spec["hostnames"] = list(hostnames)
             spec["rules"] = _unique_rule_names(part)
             out.append(
-                {
-                    "apiVersion": GATEWAY_API_VERSION,
-                    "kind": kind,
-                    "metadata": {
-                        "name": name,
-                        "namespace": namespace,
-                        "labels": {
-                            MANAGED_BY_LABEL: SERVICE_ROUTER_MANAGER,
-                            ORIGIN_LABEL: origin_service,
-                            CLONE_LABEL: clone.service,
-                            ROLE_LABEL: DERIVED,
-                        },
-                    },
-                    "spec": spec,
-                }
+                _managed_route(
+                    kind, name, namespace, origin_service=origin_service, role=DERIVED, spec=spec, clone=clone.service
+                )
             )
     return out
 
